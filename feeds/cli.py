@@ -1,0 +1,161 @@
+"""The `feeds` command line (click).
+
+Errors the user can fix end in one line on stderr, never a traceback:
+exit 2 for a bad configuration or usage, 1 for anything else that stopped
+the command. Partial failures (one bad seed file) are reported and the rest
+of the work still happens, with exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from feeds import __version__
+from feeds.app import open_store, run_export, run_ingest
+from feeds.clock import system_clock
+from feeds.config import Config, find_config_path, load_config
+from feeds.errors import ConfigError, FeedsError
+from feeds.ingest import IngestReport
+from feeds.seeds import decode_seed, parse_seed
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(error: FeedsError) -> None:
+    """One line on stderr and the exit status the kind of error deserves."""
+    click.echo(f"feeds: error: {error}", err=True)
+    sys.exit(2 if isinstance(error, ConfigError) else 1)
+
+
+def get_config(ctx: click.Context) -> Config:
+    obj = ctx.ensure_object(dict)
+    if "config" not in obj:
+        try:
+            obj["config"] = load_config(find_config_path(obj.get("config_path")))
+        except ConfigError as e:
+            fail(e)
+    config: Config = obj["config"]
+    return config
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False),
+    help="Config file (default: $FEEDS_CONFIG, else ./config.toml, else built-in defaults).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details to stderr.")
+@click.version_option(__version__, prog_name="feeds")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Publish seed documents and remote feeds as per-section RSS, Atom and JSON feeds."""
+    ctx.ensure_object(dict)["config_path"] = config_path
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def parse(file: Path) -> None:
+    """Print the items of one seed FILE as a JSON list."""
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        click.echo(f"feeds: error: {file}: cannot read: {e.strerror or e}", err=True)
+        sys.exit(1)
+    try:
+        items = parse_seed(decode_seed(data, str(file)))
+    except FeedsError as e:
+        fail(e)
+    click.echo(json.dumps([i.as_json() for i in items], ensure_ascii=False, indent=2))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Store the items of seed files (default: every *.txt in the seeds dir)."""
+    config = get_config(ctx)
+    try:
+        with open_store(config) as store:
+            report = run_ingest(store, config, system_clock, list(paths) or None)
+    except FeedsError as e:
+        fail(e)
+    _print_ingest(report)
+
+
+def _print_ingest(report: IngestReport) -> None:
+    for f in report.files:
+        if f.status == "error":
+            click.echo(f"seed {f.name}: skipped: {f.error}", err=True)
+        else:
+            click.echo(f"seed {f.name}: {f.status}, {f.items} items")
+    click.echo(f"seeds: {len(report.files)} files, {report.written} items stored or changed")
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: [output] dir of the config).")
+@click.option("--offline", is_flag=True, help="Publish from seeds and the store only; fetch nothing.")
+@click.pass_context
+def export(ctx: click.Context, out_dir: Path | None, offline: bool) -> None:
+    """Ingest seeds, refresh due sources, and write every feed and page to a folder."""
+    config = get_config(ctx)
+    target = out_dir or config.output.dir
+    try:
+        with open_store(config) as store:
+            report = run_ingest(store, config, system_clock)
+            _print_ingest(report)
+            exported = run_export(store, config, target)
+    except FeedsError as e:
+        fail(e)
+    for s in exported.sections:
+        click.echo(f"{s.slug}: {s.items} items, {s.written} files written")
+    result = exported.result
+    click.echo(
+        f"total: {len(result.written)} files written, {len(result.unchanged)} unchanged, "
+        f"{len(result.deleted)} removed, {exported.pages} item pages -> {target}"
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show every section and its items."""
+    config = get_config(ctx)
+    try:
+        with open_store(config) as store:
+            sections = store.sections()
+            total = store.count_items()
+    except FeedsError as e:
+        fail(e)
+    rows = [
+        {"slug": s.slug, "label": s.label, "items": s.items,
+         "newest": s.newest.strftime("%Y-%m-%dT%H:%M:%SZ") if s.newest else None}
+        for s in sections
+    ]
+    if as_json:
+        click.echo(json.dumps({"items": total, "sections": rows}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"items: {total}")
+    for row in rows:
+        click.echo(f"section {row['slug']}: {row['items']} items, newest {row['newest']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="feeds", standalone_mode=True)
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    return 0

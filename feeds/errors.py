@@ -1,0 +1,55 @@
+"""One error tree for the whole product.
+
+Foreign exceptions (OSError, sqlite3, requests, tomllib, ...) are wrapped once,
+at the adapter that met them, with ``raise ... from e``. Every error names the
+thing it is about (a file, a config key, a source) so that one line is enough
+to tell the user what went wrong.
+"""
+
+from __future__ import annotations
+
+
+class FeedsError(Exception):
+    """Base of every error this product raises on purpose."""
+
+    def __init__(self, message: str, *, subject: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.subject = subject  # the file, key or source the error is about
+
+    def __str__(self) -> str:
+        if self.subject:
+            return f"{self.subject}: {self.message}"
+        return self.message
+
+
+class ConfigError(FeedsError):
+    """The configuration file is missing, unreadable or has a bad key/value."""
+
+
+class SeedError(FeedsError):
+    """A seed file could not be read or decoded."""
+
+
+class StoreError(FeedsError):
+    """The SQLite store could not be opened, migrated, read or written."""
+
+
+class ExportError(FeedsError):
+    """The output tree could not be written."""
+
+
+class SourceError(FeedsError):
+    """A remote source failed: fetch, HTTP status or parse."""
+
+    def __init__(self, message: str, *, subject: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, subject=subject)
+        self.status = status
+
+
+class FetchError(SourceError):
+    """The remote feed could not be fetched (network, timeout, size, HTTP status)."""
+
+
+class ParseError(SourceError):
+    """The remote feed's body held no usable feed."""

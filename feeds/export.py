@@ -1,0 +1,96 @@
+"""Write the published tree to a folder: atomically, and only what changed.
+
+A file is replaced by writing a temporary file beside it and renaming it over
+the old one, so a web server never serves half a feed. A file whose bytes
+are already on disk is not touched at all, which keeps its mtime (and the
+ETag and Last-Modified a static server derives from it) stable. Files of
+items or sections that no longer exist are removed; nothing else in the
+folder is.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from feeds.errors import ExportError
+
+# The parts of the tree this program owns; only there are stale files removed.
+MANAGED = {"feeds": (".rss", ".atom", ".json"), "items": (".html",)}
+_TEMP_PREFIX = ".tmp-"
+
+
+@dataclass(slots=True)
+class ExportResult:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+def safe_relative(rel: str) -> PurePosixPath:
+    """A tree path as a relative path that cannot leave the tree."""
+    path = PurePosixPath(rel)
+    if path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts):
+        raise ExportError("refusing a path outside the output folder", subject=rel)
+    return path
+
+
+def write_if_changed(root: Path, rel: str, data: bytes) -> bool:
+    """Write ``data`` to ``root/rel`` unless the file already holds exactly it."""
+    target = root.joinpath(*safe_relative(rel).parts)
+    try:
+        if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(target, data)
+    except OSError as e:
+        raise ExportError(f"cannot write: {e.strerror or e}", subject=str(target)) from e
+    return True
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temp, 0o644)  # mkstemp makes 0600; a web server must read it
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def export_files(root: Path, files: Iterable[tuple[str, bytes]], *, prune: bool = True) -> ExportResult:
+    """Write every (path, bytes); with ``prune``, remove managed files not among them."""
+    result = ExportResult()
+    keep: set[str] = set()
+    for rel, data in files:
+        keep.add(rel)
+        (result.written if write_if_changed(root, rel, data) else result.unchanged).append(rel)
+    if prune:
+        result.deleted = prune_stale(root, keep)
+    return result
+
+
+def prune_stale(root: Path, keep: set[str]) -> list[str]:
+    """Delete managed files (and leftover temp files) that the tree no longer has."""
+    deleted = []
+    for folder, suffixes in MANAGED.items():
+        directory = root / folder
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.iterdir()):
+            rel = f"{folder}/{path.name}"
+            stale = path.name.startswith(_TEMP_PREFIX) or (
+                path.suffix in suffixes and rel not in keep
+            )
+            if stale and path.is_file():
+                try:
+                    path.unlink()
+                except OSError as e:
+                    raise ExportError(f"cannot remove: {e.strerror or e}", subject=str(path)) from e
+                deleted.append(rel)
+    return deleted

@@ -1,0 +1,270 @@
+"""Items -> RSS 2.0, Atom 1.0 and JSON Feed 1.1 bytes (the only feedgen user).
+
+feedgen has traps that make output drift between runs, so this adapter sets
+everything explicitly: every date comes from the items (the constructors
+stamp ``now()``), entries are appended in our order (``add_entry`` prepends by
+default), the feedgen generator tag and docs are replaced, and Atom entry
+links, categories, authors and ``<source>`` are written by our own extension
+(feedgen drops a link's ``rel``/``type`` and writes no Atom category label or
+source id). The same items always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feedgen.entry import FeedEntry
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from feeds import __version__
+from feeds.model import Item, Origin
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+GENERATOR = "newsroom-feeds"
+GENERATOR_URI = "https://pypi.org/project/newsroom-feeds/"
+# A feed with no items still needs an updated date; a fixed one keeps it stable.
+EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """What a feed is, apart from its items."""
+
+    slug: str  # "all" or a section slug
+    title: str
+    description: str
+    base_url: str  # ends with "/"
+    language: str
+    authority: str  # RFC 4151 tagging entity
+    author: str  # the publisher, named on the feed (Atom needs an author)
+    section_label: str | None = None
+
+    def url(self, ext: str) -> str:
+        return f"{self.base_url}feeds/{self.slug}.{ext}"
+
+    @property
+    def feed_id(self) -> str:
+        return f"tag:{self.authority}:feed/{self.slug}"
+
+
+def item_url(item: Item, base_url: str) -> str:
+    """Where a reader goes for an item: its own link, or our permalink page."""
+    return item.link or f"{base_url}items/{item.slug}.html"
+
+
+def feed_updated(items: Sequence[Item]) -> datetime:
+    """A feed's updated time: the newest item ``updated``, never the clock."""
+    return max((i.updated for i in items), default=EMPTY_FEED_UPDATED)
+
+
+def item_html(item: Item) -> str | None:
+    """The HTML body of an item: its sanitised content, or its paragraphs."""
+    if item.content_html:
+        return item.content_html
+    if not item.body:
+        return None
+    parts = []
+    if item.dateline:
+        parts.append(f"<p><strong>{html.escape(item.dateline)}</strong></p>")
+    if item.author:
+        parts.append(f"<p><em>{html.escape(item.author)}</em></p>")
+    parts.extend(f"<p>{html.escape(p)}</p>" for p in item.body)
+    return "\n".join(parts)
+
+
+def primary_origin(item: Item) -> Origin | None:
+    """The remote source an item is credited to: the first that brought it."""
+    remote = [o for o in item.origins if o.kind == "source" and o.url]
+    if not remote:
+        return None
+    far_past = datetime.min.replace(tzinfo=UTC)
+    return min(remote, key=lambda o: (o.first_seen or far_past, o.name))
+
+
+class _NoFeedExtension(BaseExtension):
+    pass
+
+
+class _DublinCoreFeed(BaseExtension):
+    def extend_ns(self) -> dict[str, str]:
+        return {"dc": DC_NS}
+
+
+class _ItemExtension(BaseEntryExtension):
+    """Writes what feedgen gets wrong or lacks, from one of our Items."""
+
+    item: Item
+    spec: FeedSpec
+
+    def set(self, item: Item, spec: FeedSpec) -> None:
+        self.item = item
+        self.spec = spec
+
+    def extend_atom(self, entry: etree._Element) -> etree._Element:
+        # feedgen builds Atom entries without a namespace and declares the
+        # default one on <feed>, so plain names land in the Atom namespace.
+        for link in entry.findall("link"):
+            entry.remove(link)
+        link = etree.Element("link", rel="alternate", type="text/html",
+                             href=item_url(self.item, self.spec.base_url))
+        _insert_after(entry, link, ("content", "author", "updated"))
+        if self.item.section_slug:
+            category = etree.SubElement(entry, "category", term=self.item.section_slug)
+            if self.item.section:
+                category.set("label", self.item.section)
+        origin = primary_origin(self.item)
+        if origin is not None and origin.url:
+            source = etree.SubElement(entry, "source")
+            etree.SubElement(source, "id").text = origin.url
+            etree.SubElement(source, "title").text = origin.title or origin.name
+            etree.SubElement(source, "link", rel="self", href=origin.url)
+            # The time we first copied an entry from it: stable, unlike "last fetched".
+            seen = origin.first_seen or self.item.published
+            etree.SubElement(source, "updated").text = rfc3339(seen)
+        return entry
+
+    def extend_rss(self, entry: etree._Element) -> etree._Element:
+        if self.item.author:
+            etree.SubElement(entry, f"{{{DC_NS}}}creator").text = self.item.author
+        if self.item.section:
+            etree.SubElement(entry, "category").text = self.item.section
+        origin = primary_origin(self.item)
+        if origin is not None and origin.url:
+            etree.SubElement(entry, "source", url=origin.url).text = origin.title or origin.name
+        return entry
+
+
+def _insert_after(parent: etree._Element, child: etree._Element, names: Sequence[str]) -> None:
+    """Put ``child`` after the first existing sibling named in ``names`` (Atom order is free,
+    but a stable, readable order keeps diffs small)."""
+    for name in names:  # un-namespaced, as feedgen builds entries
+        found = parent.find(name)
+        if found is not None:
+            found.addnext(child)
+            return
+    parent.append(child)
+
+
+def _generator(spec: FeedSpec, items: Sequence[Item], fmt: str) -> FeedGenerator:
+    fg = FeedGenerator()
+    if fmt == "rss":
+        fg.register_extension("newsroom_rss", _DublinCoreFeed, _ItemExtension, atom=False, rss=True)
+    else:
+        fg.register_extension("newsroom_atom", _NoFeedExtension, _ItemExtension, atom=True, rss=False)
+    updated = feed_updated(items)
+    fg.id(spec.feed_id)
+    fg.title(spec.title)
+    fg.description(spec.description)  # RSS description and Atom subtitle
+    fg.language(spec.language)
+    fg.author({"name": spec.author})
+    fg.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
+    # RSS takes its channel <link> from the last link added, so the self link goes first.
+    fg.link(href=spec.url(fmt), rel="self", type=_MEDIA_TYPES[fmt])
+    fg.link(href=spec.base_url, rel="alternate", type="text/html")
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
+    for item in items:
+        entry = fg.add_entry(order="append")
+        _fill_entry(entry, item, spec, fmt)
+    return fg
+
+
+_MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
+
+
+def _fill_entry(entry: FeedEntry, item: Item, spec: FeedSpec, fmt: str) -> None:
+    url = item_url(item, spec.base_url)
+    entry.id(item.id)
+    entry.guid(item.id, permalink=False)
+    entry.title(item.title)
+    entry.link(href=url, rel="alternate")
+    entry.published(item.published)
+    entry.updated(item.updated)
+    body = item_html(item)
+    # A headline has no text but its title; Atom wants some textual content.
+    summary = item.summary or (None if body else item.title)
+    if fmt == "rss":
+        if summary:
+            entry.description(summary)
+        if body:
+            entry.content(body, type="CDATA" if "]]>" not in body else None)
+    else:
+        if body:
+            entry.content(body, type="html")
+        if summary:
+            entry.summary(summary)
+        if item.author:
+            entry.author({"name": item.author})
+    ext = getattr(entry, "newsroom_rss" if fmt == "rss" else "newsroom_atom")
+    ext.set(item, spec)
+
+
+def render_rss(spec: FeedSpec, items: Sequence[Item]) -> bytes:
+    """RSS 2.0 bytes, items in the given order."""
+    data = bytes(_generator(spec, items, "rss").rss_str(pretty=True))
+    # RSS never said whether <title> is text or HTML; the RSS Best Practices
+    # Profile (and the W3C validator) ask for "<" and "&" in text as hex
+    # character references, which every reader decodes as plain characters.
+    # lxml only writes these three entities for escaped text, and CDATA holds
+    # none, so the swap is exact.
+    return data.replace(b"&lt;", b"&#x3C;").replace(b"&amp;", b"&#x26;").replace(b"&gt;", b"&#x3E;")
+
+
+def render_atom(spec: FeedSpec, items: Sequence[Item]) -> bytes:
+    """Atom 1.0 bytes, entries in the given order."""
+    return bytes(_generator(spec, items, "atom").atom_str(pretty=True))
+
+
+def render_json(spec: FeedSpec, items: Sequence[Item]) -> bytes:
+    """JSON Feed 1.1 bytes (feedgen has no JSON Feed; written with ``json``)."""
+    feed: dict[str, object] = {
+        "version": JSON_FEED_VERSION,
+        "title": spec.title,
+        "home_page_url": spec.base_url,
+        "feed_url": spec.url("json"),
+        "description": spec.description,
+        "language": spec.language,
+        "authors": [{"name": spec.author}],
+        "items": [_json_item(item, spec) for item in items],
+    }
+    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _json_item(item: Item, spec: FeedSpec) -> dict[str, object]:
+    entry: dict[str, object] = {"id": item.id, "url": item_url(item, spec.base_url), "title": item.title}
+    body = item_html(item)
+    if body:
+        entry["content_html"] = body
+    else:
+        entry["content_text"] = item.summary or item.title
+    if item.summary:
+        entry["summary"] = item.summary
+    entry["date_published"] = rfc3339(item.published)
+    entry["date_modified"] = rfc3339(item.updated)
+    if item.author:
+        entry["authors"] = [{"name": item.author}]
+    if item.section:
+        entry["tags"] = [item.section]
+    origin = primary_origin(item)
+    if origin is not None and origin.url:
+        entry["_source"] = {"name": origin.title or origin.name, "feed_url": origin.url}
+    return entry
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 in UTC; milliseconds only when there are some."""
+    moment = moment.astimezone(UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+RENDERERS = {"rss": render_rss, "atom": render_atom, "json": render_json}

@@ -1,0 +1,239 @@
+"""Seed files -> stored items.
+
+The steps: list the seed files, skip those whose bytes the store has already
+ingested (by SHA-256), parse the rest, merge every mention of a story across
+the changed files, merge again with what the store holds, and write only the
+items that changed, with the seed-file records, in one transaction.
+
+Merging decisions (``merge_with_stored``) are pure and take ``now``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from feeds.errors import ConfigError, SeedError
+from feeds.model import Item, ItemWrite, Origin, SeedFile, SeedItem
+from feeds.normalise import fold_title, item_slug, seed_item_id
+from feeds.seeds import decode_seed, merge_forms, parse_seed
+from feeds.timeslots import TimeSlots
+from store import Store
+
+SEED_GLOB = "*.txt"
+
+SectionMapper = Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class SeedFileResult:
+    """What happened to one seed file in one ingest run."""
+
+    name: str
+    status: str  # "ingested", "unchanged" or "error"
+    items: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    files: tuple[SeedFileResult, ...]
+    written: int  # items inserted or changed
+    changed_sections: frozenset[str] = field(default_factory=frozenset)  # slugs; "all" if any
+
+    @property
+    def errors(self) -> tuple[SeedFileResult, ...]:
+        return tuple(f for f in self.files if f.status == "error")
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    name: str
+    sha256: str
+    size: int
+    items: list[SeedItem]
+
+
+def list_seed_files(seeds_dir: Path) -> list[Path]:
+    """The seed files of a directory, sorted by name so every run sees one order."""
+    if not seeds_dir.is_dir():
+        raise ConfigError("seeds.dir: not a readable directory", subject=str(seeds_dir))
+    try:
+        return sorted(p for p in seeds_dir.glob(SEED_GLOB) if p.is_file())
+    except OSError as e:
+        raise ConfigError(f"seeds.dir: cannot list: {e.strerror or e}", subject=str(seeds_dir)) from e
+
+
+def read_seed_file(path: Path) -> tuple[bytes, str]:
+    """The bytes of a seed file and their SHA-256; SeedError names the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SeedError(f"cannot read: {e.strerror or e}", subject=str(path)) from e
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def ingest_seeds(
+    store: Store,
+    paths: Sequence[Path],
+    *,
+    authority: str,
+    section_for_label: SectionMapper,
+    now: datetime,
+    force: bool = False,
+) -> IngestReport:
+    """Parse changed seed files and store their items; one bad file is reported, not fatal."""
+    known = {} if force else store.seed_file_hashes()
+    results: list[SeedFileResult] = []
+    parsed: list[_Parsed] = []
+    for path in paths:
+        try:
+            data, digest = read_seed_file(path)
+            if known.get(path.name) == digest:
+                results.append(SeedFileResult(path.name, "unchanged"))
+                continue
+            items = parse_seed(decode_seed(data, str(path)))
+        except SeedError as e:
+            results.append(SeedFileResult(path.name, "error", error=str(e)))
+            continue
+        parsed.append(_Parsed(path.name, digest, len(data), items))
+        results.append(SeedFileResult(path.name, "ingested", items=len(items)))
+    if not parsed:
+        return IngestReport(tuple(results), 0)
+    writes, affected = plan_writes(store, parsed, authority, section_for_label, now)
+    seed_files = [SeedFile(p.name, p.sha256, p.size, len(p.items), now) for p in parsed]
+    store.write_batch(writes, seed_files)
+    return IngestReport(tuple(results), len(writes), affected)
+
+
+def plan_writes(
+    store: Store,
+    parsed: Sequence[_Parsed],
+    authority: str,
+    section_for_label: SectionMapper,
+    now: datetime,
+) -> tuple[list[ItemWrite], frozenset[str]]:
+    """The item writes for freshly parsed files (changed items only), and the
+    feeds they touch: "all" and every section an item enters or leaves."""
+    merged: dict[str, SeedItem] = {}
+    seen_in: dict[str, list[str]] = {}
+    for p in parsed:
+        for seed in p.items:
+            key = fold_title(seed.title)
+            merged[key] = merge_forms(merged[key], seed) if key in merged else seed
+            seen_in.setdefault(key, []).append(p.name)
+    stored = store.items_by_keys(merged)
+    planned: list[tuple[Item, Item | None, tuple[Origin, ...]]] = []
+    for key, seed in merged.items():
+        existing = _pick_stored(stored.get(key, ()), authority, key)
+        item = merge_with_stored(seed, existing, authority, section_for_label, now)
+        if item is not None:
+            origins = tuple(
+                Origin(kind="seed", name=name, first_seen=now, last_seen=now)
+                for name in dict.fromkeys(seen_in[key])
+            )
+            planned.append((item, existing, origins))
+    # Claim times last-mentioned first, so that the first story of a page
+    # gets the latest time of its day and leads the feed.
+    slots = TimeSlots(store)
+    writes: list[ItemWrite] = []
+    affected: set[str] = set()
+    for item, existing, origins in reversed(planned):
+        moment = slots.claim(item.updated)
+        timed = replace(item, updated=moment) if existing else replace(item, published=moment, updated=moment)
+        writes.append(ItemWrite(item=timed, origins=origins))
+        affected.update(s for s in ("all", item.section_slug, existing and existing.section_slug) if s)
+    writes.reverse()
+    return writes, frozenset(affected)
+
+
+def _pick_stored(candidates: Iterable[Item], authority: str, key: str) -> Item | None:
+    """The stored item a seed story updates: its own tag id first, else any with its title."""
+    candidates = list(candidates)
+    own_id = seed_item_id(authority, key)
+    for item in candidates:
+        if item.id == own_id:
+            return item
+    return candidates[0] if candidates else None
+
+
+def merge_with_stored(
+    seed: SeedItem,
+    existing: Item | None,
+    authority: str,
+    section_for_label: SectionMapper,
+    now: datetime,
+) -> Item | None:
+    """The item to store for ``seed``, or None when the store already has it as is.
+
+    A new item is published on its seed date (midnight UTC) or ``now`` and its
+    first ``updated`` equals ``published``. An existing item keeps its id, slug
+    and ``published``; ``updated`` moves to ``now`` only if the content changed.
+    """
+    if existing is None:
+        published = _seed_date(seed.date) or now
+        return _item_from_seed(
+            seed, seed_item_id(authority, fold_title(seed.title)), None, published, published,
+            section_for_label,
+        )
+    combined = merge_forms(_as_seed_item(existing), seed)
+    candidate = _item_from_seed(
+        combined, existing.id, existing, existing.published, existing.updated, section_for_label
+    )
+    if candidate.content_hash() == existing.content_hash():
+        return None
+    return replace(candidate, updated=max(now, existing.updated))  # the slot is claimed later
+
+
+def _item_from_seed(
+    seed: SeedItem,
+    item_id: str,
+    existing: Item | None,
+    published: datetime,
+    updated: datetime,
+    section_for_label: SectionMapper,
+) -> Item:
+    key = fold_title(seed.title)
+    return Item(
+        id=item_id,
+        key=existing.key if existing else key,
+        slug=existing.slug if existing else item_slug(seed.title, key),
+        title=seed.title,
+        kind=existing.kind if existing and existing.kind == "entry" else seed.kind,
+        published=published,
+        updated=updated,
+        section=seed.section,
+        section_slug=section_for_label(seed.section) if seed.section else None,
+        link=existing.link if existing else None,
+        summary=seed.summary,
+        content_html=existing.content_html if existing else None,
+        body=seed.body,
+        dateline=seed.dateline,
+        author=seed.author,
+    )
+
+
+def _as_seed_item(item: Item) -> SeedItem:
+    """A stored item seen as one more mention of the story, for merging."""
+    return SeedItem(
+        title=item.title,
+        kind=item.kind,
+        section=item.section,
+        date=item.published.date().isoformat(),
+        dateline=item.dateline,
+        summary=item.summary,
+        body=item.body,
+        author=item.author,
+    )
+
+
+def _seed_date(date: str | None) -> datetime | None:
+    if not date:
+        return None
+    try:
+        return datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None

@@ -1,0 +1,125 @@
+"""Typed records that cross module boundaries.
+
+Every record is frozen: the parser, the store, the generator and the server
+hand these to each other and nobody mutates what they did not create.
+The store package imports this module (and ``feeds.errors``) and nothing
+else from ``feeds``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Kind = Literal["article", "teaser", "headline", "entry"]
+
+# How rich a form of a story is. A richer form wins when two mentions of the
+# same story meet; "entry" (a remote feed entry) ranks with an article since it
+# usually carries content of its own.
+KIND_RANK: dict[str, int] = {"headline": 1, "teaser": 2, "article": 3, "entry": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class SeedItem:
+    """One story as the seed parser extracted it from one seed file."""
+
+    title: str
+    kind: Kind
+    section: str | None = None
+    date: str | None = None  # YYYY-MM-DD of the nearest preceding date header
+    dateline: str | None = None
+    summary: str | None = None
+    body: tuple[str, ...] = ()
+    author: str | None = None  # byline of an opinion column
+
+    def as_json(self) -> dict[str, object]:
+        """The shape `feeds parse` prints (and the expected seed JSON uses)."""
+        return {
+            "title": self.title,
+            "kind": self.kind,
+            "section": self.section,
+            "date": self.date,
+            "dateline": self.dateline,
+            "author": self.author,
+            "summary": self.summary,
+            "body": list(self.body),
+            "paragraphs": len(self.body),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an item was seen: a seed file or a remote source (provenance)."""
+
+    kind: Literal["seed", "source"]
+    name: str  # seed file name, or the source's configured name
+    url: str | None = None  # the remote feed's URL
+    title: str | None = None  # the remote feed's own title
+    entry_id: str | None = None  # the remote entry's guid/id, when it had one
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A stored, normalised story: what the generator and the pages render."""
+
+    id: str  # tag: URI for seed items, the feed's guid/id for remote items
+    key: str  # folded title: the identity of a story across forms and files
+    slug: str  # permalink page name (items/<slug>.html)
+    title: str
+    kind: Kind
+    published: datetime
+    updated: datetime
+    section: str | None = None  # section label as shown (e.g. "ARTS & CULTURE")
+    section_slug: str | None = None
+    link: str | None = None  # original link of a remote item; None for seeds
+    summary: str | None = None
+    content_html: str | None = None  # sanitised HTML of a remote item
+    body: tuple[str, ...] = ()
+    dateline: str | None = None
+    author: str | None = None
+    origins: tuple[Origin, ...] = field(default=())
+
+    def content_hash(self) -> str:
+        """Hash of what a reader sees; id, times and provenance are left out,
+        so re-storing the same story with a new sighting is not a change."""
+        content = [
+            self.title, self.kind, self.section, self.section_slug, self.link, self.summary,
+            self.content_html, list(self.body), self.dateline, self.author,
+        ]
+        encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SectionInfo:
+    """A section as the store sees it: a slug, its label and its size."""
+
+    slug: str
+    label: str | None
+    items: int
+    newest: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeedFile:
+    """A seed file as ingested: its name in the seeds dir and its content hash."""
+
+    name: str
+    sha256: str
+    size: int
+    items: int
+    ingested_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ItemWrite:
+    """An intent for the store: insert or update one item and record where it was seen."""
+
+    item: Item
+    canonical_link: str | None = None
+    origins: tuple[Origin, ...] = ()

@@ -1,0 +1,158 @@
+"""The published tree: feeds, index page, OPML and item pages, as path -> bytes.
+
+``feeds export`` writes this tree to disk and ``feeds serve`` answers from it,
+so both publish the same bytes. Every byte is a function of the store and the
+config: no clock is read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from email.utils import format_datetime
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from feeds.config import Config
+from feeds.generate import RENDERERS, FeedSpec, feed_updated
+from feeds.model import Item, SectionInfo
+from store import Store
+
+ALL = "all"
+FORMATS = ("rss", "atom", "json")
+
+_jinja = Environment(
+    loader=PackageLoader("feeds", "templates"),
+    autoescape=select_autoescape(["html", "xml"]),
+    keep_trailing_newline=True,
+    trim_blocks=False,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    spec: FeedSpec
+    items: int
+
+
+def title_case(label: str) -> str:
+    """A display title from an upper-case label (``ARTS & CULTURE`` -> ``Arts & Culture``).
+
+    Dotted capital I is lowered by hand: Python lowers it to i + combining dot.
+    """
+    words = []
+    for word in label.split(" "):
+        head, rest = word[:1], word[1:].replace("İ", "i").lower()
+        words.append(head + rest)
+    return " ".join(words)
+
+
+def feed_spec(config: Config, slug: str, label: str | None = None) -> FeedSpec:
+    """The metadata of the ``all`` feed or of one section's feed."""
+    site = config.site
+    section = config.sections.get(slug)
+    if slug == ALL:
+        title, description = site.title, site.description
+    else:
+        name = (section.title if section and section.title else None) or title_case(label or slug)
+        title = f"{site.title}: {name}"
+        description = (
+            section.description if section and section.description
+            else f"{name} stories from {site.title}."
+        )
+    return FeedSpec(
+        slug=slug, title=title, description=description, base_url=site.base_url,
+        language=site.language, authority=site.authority, author=site.author,
+        section_label=label,
+    )
+
+
+def all_specs(config: Config, sections: Sequence[SectionInfo]) -> list[FeedSpec]:
+    """``all`` first, then every section that has items, by slug."""
+    return [feed_spec(config, ALL)] + [feed_spec(config, s.slug, s.label) for s in sections]
+
+
+def feed_paths(slug: str) -> list[str]:
+    return [f"feeds/{slug}.{fmt}" for fmt in FORMATS]
+
+
+def render_feed_files(spec: FeedSpec, items: Sequence[Item]) -> dict[str, bytes]:
+    """The three files of one feed."""
+    return {f"feeds/{spec.slug}.{fmt}": RENDERERS[fmt](spec, items) for fmt in FORMATS}
+
+
+def feed_items(store: Store, config: Config, slug: str) -> list[Item]:
+    return store.feed_items(None if slug == ALL else slug, config.output.items_per_feed)
+
+
+def render_index(config: Config, specs: Sequence[FeedSpec], counts: dict[str, int]) -> bytes:
+    rows = [IndexRow(spec, counts.get(spec.slug, 0)) for spec in specs]
+    text = _jinja.get_template("index.html").render(site=config.site, feeds=specs, rows=rows)
+    return text.encode("utf-8")
+
+
+def render_opml(config: Config, specs: Sequence[FeedSpec], newest: Item | None) -> bytes:
+    updated = format_datetime(newest.updated, usegmt=True) if newest else None
+    text = _jinja.get_template("opml.xml").render(site=config.site, specs=specs, updated=updated)
+    return text.encode("utf-8")
+
+
+def item_page_path(item: Item) -> str:
+    return f"items/{item.slug}.html"
+
+
+def has_page(item: Item) -> bool:
+    """Items without a link of their own (seed stories) get a permalink page."""
+    return item.link is None
+
+
+def render_item_page(config: Config, item: Item, section_label: str | None = None) -> bytes:
+    specs = [feed_spec(config, ALL)]
+    section_spec = None
+    if item.section_slug:
+        section_spec = feed_spec(config, item.section_slug, section_label or item.section)
+        specs.append(section_spec)
+    text = _jinja.get_template("item.html").render(
+        site=config.site,
+        feeds=specs,
+        item=item,
+        section_spec=section_spec,
+        published_iso=item.published.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        published_text=item.published.strftime("%d %B %Y"),
+    )
+    return text.encode("utf-8")
+
+
+def iter_item_pages(store: Store, config: Config) -> Iterator[tuple[str, bytes]]:
+    """Every permalink page, one at a time (the store may hold many thousands)."""
+    labels = {s.slug: s.label for s in store.sections()}
+    for item in store.iter_items():
+        if has_page(item):
+            label = labels.get(item.section_slug) if item.section_slug else None
+            yield item_page_path(item), render_item_page(config, item, label)
+
+
+def render_site_files(
+    store: Store, config: Config, slugs: Iterable[str] | None = None
+) -> tuple[dict[str, bytes], list[FeedSpec]]:
+    """Feeds (all of them, or only ``slugs``), index and OPML; item pages are separate.
+
+    Returns the files and the specs of every feed that exists now.
+    """
+    sections = store.sections()
+    specs = all_specs(config, sections)
+    wanted = {s.slug for s in specs} if slugs is None else set(slugs) & {s.slug for s in specs}
+    files: dict[str, bytes] = {}
+    counts = {s.slug: s.items for s in sections}
+    counts[ALL] = store.count_items()
+    for spec in specs:
+        if spec.slug in wanted:
+            files.update(render_feed_files(spec, feed_items(store, config, spec.slug)))
+    files["index.html"] = render_index(config, specs, counts)
+    files["opml.xml"] = render_opml(config, specs, store.newest_item())
+    return files, specs
+
+
+def newest_updated(items: Sequence[Item]) -> str:
+    """HTTP date of a feed's newest change (Last-Modified)."""
+    return format_datetime(feed_updated(items), usegmt=True)

@@ -1,0 +1,201 @@
+"""The SQLite store: the only place that speaks SQL.
+
+One connection, guarded by a lock, so the daemon's scheduler threads share a
+single writer; SQLite runs in WAL mode so readers (status, export) never block
+it. Each batch is one transaction: a crash mid-batch leaves the previous
+state, never half a batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from feeds.errors import StoreError
+from feeds.model import Item, ItemWrite, Origin, SectionInfo, SeedFile
+from store.rows import format_time, item_to_row, origin_to_row, parse_time, row_to_item, row_to_origin
+from store.schema import migrations
+
+_CHUNK = 500  # SQLite's variable limit is far above this; it keeps IN (...) lists short
+
+
+class Store:
+    """Items, their provenance and ingest bookkeeping in one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+            self.db = Database(conn)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            if str(path) != ":memory:":
+                self.db.enable_wal()
+            migrations.apply(self.db)
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot open the store: {e}", subject=str(path)) from e
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _guard(self, doing: str) -> Iterator[Database]:
+        """Serialise access and turn SQLite failures into one StoreError."""
+        with self._lock:
+            try:
+                yield self.db
+            except sqlite3.Error as e:
+                raise StoreError(f"{doing} failed: {e}", subject=str(self.path)) from e
+
+    @contextmanager
+    def transaction(self, doing: str = "write") -> Iterator[Database]:
+        """One atomic unit of writes; rolled back whole on any error."""
+        with self._guard(doing) as db, db.atomic():
+            yield db
+
+    # -- seed files ---------------------------------------------------------
+
+    def seed_file_hashes(self) -> dict[str, str]:
+        with self._guard("reading seed files") as db:
+            return {row["name"]: row["sha256"] for row in db["seed_files"].rows}
+
+    # -- items --------------------------------------------------------------
+
+    def items_by_keys(self, keys: Iterable[str]) -> dict[str, list[Item]]:
+        """Stored items whose folded title is one of ``keys``, grouped by key."""
+        found: dict[str, list[Item]] = {}
+        for row in self._rows_where_in("items", "key", keys):
+            found.setdefault(row["key"], []).append(row_to_item(row))
+        return found
+
+    def items_by_ids(self, ids: Iterable[str]) -> dict[str, Item]:
+        return {row["id"]: row_to_item(row) for row in self._rows_where_in("items", "id", ids)}
+
+    def _rows_where_in(self, table: str, column: str, values: Iterable[str]) -> list[dict[str, Any]]:
+        wanted = sorted(set(values))
+        rows: list[dict[str, Any]] = []
+        with self._guard(f"reading {table}") as db:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows.extend(db[table].rows_where(f"[{column}] IN ({marks})", chunk))
+        return rows
+
+    def write_batch(self, writes: Sequence[ItemWrite], seed_files: Sequence[SeedFile] = ()) -> None:
+        """Upsert items, their origins and the seed files they came from, atomically."""
+        with self.transaction("writing items") as db:
+            self._write_items(db, writes)
+            if seed_files:
+                db["seed_files"].upsert_all(
+                    [
+                        {
+                            "name": f.name, "sha256": f.sha256, "size": f.size,
+                            "items": f.items, "ingested_at": format_time(f.ingested_at),
+                        }
+                        for f in seed_files
+                    ],
+                    pk="name",
+                )
+
+    def _write_items(self, db: Database, writes: Sequence[ItemWrite]) -> None:
+        ids = [w.item.id for w in writes]
+        first_seen = {
+            row["id"]: parse_time(row["first_seen"])
+            for row in self._rows_where_in("items", "id", ids)
+        }
+        rows = [
+            item_to_row(w.item, w.canonical_link, first_seen.get(w.item.id, w.item.updated))
+            for w in writes
+        ]
+        if rows:
+            db["items"].upsert_all(rows, pk="id")
+        origin_rows = [origin_to_row(w.item.id, o) for w in writes for o in w.origins]
+        if origin_rows:
+            # Keep the first sighting; refresh everything else.
+            db.conn.executemany(
+                """
+                INSERT INTO origins (item_id, kind, name, url, title, entry_id, first_seen, last_seen)
+                VALUES (:item_id, :kind, :name, :url, :title, :entry_id, :first_seen, :last_seen)
+                ON CONFLICT (item_id, kind, name) DO UPDATE SET
+                    url = excluded.url, title = excluded.title,
+                    entry_id = coalesce(excluded.entry_id, origins.entry_id),
+                    first_seen = coalesce(origins.first_seen, excluded.first_seen),
+                    last_seen = coalesce(excluded.last_seen, origins.last_seen)
+                """,
+                origin_rows,
+            )
+
+    def feed_items(self, section_slug: str | None, limit: int) -> list[Item]:
+        """Newest ``limit`` items of a section (None: every item), in feed order."""
+        where = "" if section_slug is None else "WHERE section_slug = ?"
+        params: list[Any] = [] if section_slug is None else [section_slug]
+        sql = f"SELECT * FROM items {where} ORDER BY published DESC, id ASC LIMIT ?"
+        with self._guard("reading items") as db:
+            rows = list(db.query(sql, [*params, limit]))
+        return self._with_origins(rows)
+
+    def iter_items(self, batch: int = 1000) -> Iterator[Item]:
+        """Every stored item, in id order, a batch at a time (for permalink pages)."""
+        last = ""
+        while True:
+            with self._guard("reading items") as db:
+                rows = list(db["items"].rows_where("id > ?", [last], order_by="id", limit=batch))
+            if not rows:
+                return
+            yield from self._with_origins(rows)
+            last = rows[-1]["id"]
+
+    def _with_origins(self, rows: list[dict[str, Any]]) -> list[Item]:
+        by_item: dict[str, list[Origin]] = {}
+        for row in self._rows_where_in("origins", "item_id", [r["id"] for r in rows]):
+            by_item.setdefault(row["item_id"], []).append(row_to_origin(row))
+        for origins in by_item.values():
+            origins.sort(key=lambda o: (o.kind, o.name))
+        return [row_to_item(r, tuple(by_item.get(r["id"], ()))) for r in rows]
+
+    def sections(self) -> list[SectionInfo]:
+        """Every section that has items, by slug, with its label, size and newest date."""
+        sql = """
+            SELECT section_slug, min(section) AS label, count(*) AS items,
+                   max(published) AS newest
+            FROM items WHERE section_slug IS NOT NULL
+            GROUP BY section_slug ORDER BY section_slug
+        """
+        with self._guard("reading sections") as db:
+            rows = db.execute(sql).fetchall()
+        return [
+            SectionInfo(slug=r[0], label=r[1], items=r[2], newest=parse_time(r[3]) if r[3] else None)
+            for r in rows
+        ]
+
+    def updated_times_between(self, start: datetime, end: datetime) -> set[datetime]:
+        """Every item ``updated`` time in [start, end): what a new time must avoid."""
+        sql = "SELECT updated FROM items WHERE updated >= ? AND updated < ?"
+        with self._guard("reading item times") as db:
+            rows = db.execute(sql, [format_time(start), format_time(end)]).fetchall()
+        return {parse_time(r[0]) for r in rows}
+
+    def count_items(self) -> int:
+        with self._guard("counting items") as db:
+            return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
+
+    def newest_item(self) -> Item | None:
+        items = self.feed_items(None, 1)
+        return items[0] if items else None

@@ -1,0 +1,91 @@
+"""Conversions between model records and table rows (no SQL here)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from feeds.model import Item, Origin
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a "Z", to the millisecond, always with the fraction
+    so that the text sorts in time order."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime reached the store")
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def item_to_row(item: Item, canonical_link: str | None, first_seen: datetime) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "key": item.key,
+        "slug": item.slug,
+        "title": item.title,
+        "kind": item.kind,
+        "section": item.section,
+        "section_slug": item.section_slug,
+        "link": item.link,
+        "canonical_link": canonical_link,
+        "summary": item.summary,
+        "content_html": item.content_html,
+        "body": json.dumps(list(item.body), ensure_ascii=False),
+        "dateline": item.dateline,
+        "author": item.author,
+        "published": format_time(item.published),
+        "updated": format_time(item.updated),
+        "first_seen": format_time(first_seen),
+        "content_hash": item.content_hash(),
+    }
+
+
+def row_to_item(row: dict[str, Any], origins: tuple[Origin, ...] = ()) -> Item:
+    return Item(
+        id=row["id"],
+        key=row["key"],
+        slug=row["slug"],
+        title=row["title"],
+        kind=row["kind"],
+        published=parse_time(row["published"]),
+        updated=parse_time(row["updated"]),
+        section=row["section"],
+        section_slug=row["section_slug"],
+        link=row["link"],
+        summary=row["summary"],
+        content_html=row["content_html"],
+        body=tuple(json.loads(row["body"] or "[]")),
+        dateline=row["dateline"],
+        author=row["author"],
+        origins=origins,
+    )
+
+
+def origin_to_row(item_id: str, origin: Origin) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "kind": origin.kind,
+        "name": origin.name,
+        "url": origin.url,
+        "title": origin.title,
+        "entry_id": origin.entry_id,
+        "first_seen": format_time(origin.first_seen) if origin.first_seen else None,
+        "last_seen": format_time(origin.last_seen) if origin.last_seen else None,
+    }
+
+
+def row_to_origin(row: dict[str, Any]) -> Origin:
+    return Origin(
+        kind=row["kind"],
+        name=row["name"],
+        url=row["url"],
+        title=row["title"],
+        entry_id=row["entry_id"],
+        first_seen=parse_time(row["first_seen"]) if row["first_seen"] else None,
+        last_seen=parse_time(row["last_seen"]) if row["last_seen"] else None,
+    )

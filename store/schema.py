@@ -1,0 +1,71 @@
+"""The store's schema, built by named migrations.
+
+A migration is applied once and recorded by name (sqlite-utils' Migrations),
+so an old database is brought up to date on open and a new one is built by
+the same steps. Never edit an applied migration: add a new one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("feeds.store")
+
+
+@migrations(name="0001_items_and_seed_files")
+def _items_and_seed_files(db: Database) -> None:
+    db["items"].create(
+        {
+            "id": str,
+            "key": str,  # folded title: identity of a story across forms and files
+            "slug": str,
+            "title": str,
+            "kind": str,
+            "section": str,  # label as shown
+            "section_slug": str,
+            "link": str,
+            "canonical_link": str,
+            "summary": str,
+            "content_html": str,
+            "body": str,  # JSON list of paragraphs
+            "dateline": str,
+            "author": str,
+            "published": str,  # RFC 3339, UTC, "Z"
+            "updated": str,
+            "first_seen": str,
+            "content_hash": str,
+        },
+        pk="id",
+        not_null={"key", "slug", "title", "kind", "published", "updated", "first_seen", "content_hash"},
+    )
+    db["items"].create_index(["key"])
+    db["items"].create_index(["slug"], unique=True)
+    db["items"].create_index(["canonical_link"])
+    db["items"].create_index(["section_slug", "published"])
+    db["items"].create_index(["published"])
+    db["origins"].create(
+        {
+            "item_id": str,
+            "kind": str,  # "seed" or "source"
+            "name": str,
+            "url": str,
+            "title": str,
+            "entry_id": str,
+            "first_seen": str,
+            "last_seen": str,
+        },
+        pk=("item_id", "kind", "name"),
+        foreign_keys=[("item_id", "items", "id")],
+    )
+    db["origins"].create_index(["kind", "name", "entry_id"])
+    db["seed_files"].create(
+        {
+            "name": str,
+            "sha256": str,
+            "size": int,
+            "items": int,
+            "ingested_at": str,
+        },
+        pk="name",
+    )

@@ -123,3 +123,25 @@ class ItemWrite:
     item: Item
     canonical_link: str | None = None
     origins: tuple[Origin, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store remembers about one remote source between fetches."""
+
+    name: str
+    url: str  # the configured URL
+    current_url: str | None = None  # after permanent redirects (301/308)
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None  # of the last body parsed
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    error_count: int = 0  # consecutive failures; 0 after a success
+    backoff_until: datetime | None = None
+    next_due: datetime | None = None
+    min_interval: float | None = None  # the publisher's hints (ttl, sy:, max-age), seconds
+    disabled: bool = False  # 410 Gone: polling stops
+    items: int = 0  # items stored from it

@@ -1,0 +1,237 @@
+"""Block-level reading of seed files: pages, teasers and listing blocks -> mentions.
+
+One pass over the text lines of a file. Each step looks at the current line
+(and the one or two after it) and reads the whole block that starts there:
+a page or teaser (a header line whose title repeats on the next line), a
+numbered LATEST NEWS block, or a Recommended block of (alt text, title) pairs.
+Every story mention becomes one ``SeedItem``; merging mentions of one story is
+the caller's job. Lines that fit no block are skipped: a human reader would
+not call them stories either.
+"""
+
+from __future__ import annotations
+
+from feeds.model import Kind, SeedItem
+from feeds.seedlines import (
+    SeedLines,
+    date_prefix,
+    header_prefix,
+    is_byline,
+    is_dateline,
+    is_first_row,
+    is_heading,
+    is_sentence,
+    is_short_label,
+    row_title,
+    same_title,
+    section_label,
+)
+
+
+def read_mentions(lines: SeedLines) -> list[SeedItem]:
+    """Every story mention in the file, in order, unmerged."""
+    return _Reader(lines).run()
+
+
+class _Reader:
+    """The cursor over one file's lines plus the current date context."""
+
+    def __init__(self, lines: SeedLines) -> None:
+        texts = lines.texts
+        self.texts = texts
+        self.nbsp_before = lines.nbsp_before
+        self.nbsp_at_end = lines.nbsp_at_end
+        self.size = len(texts)
+        # Computed once: every later decision asks "is line i a header?" or
+        # "is line i a row?" several times.
+        self.prefixes = [header_prefix(texts[i], texts[i + 1]) for i in range(self.size - 1)]
+        self.prefixes.append(None)
+        self.rows = [row_title(t) if t[0].isdigit() else None for t in texts]
+        self.date: str | None = None
+        self.items: list[SeedItem] = []
+
+    def run(self) -> list[SeedItem]:
+        i = 0
+        while i < self.size:
+            i = self._step(i)
+        return self.items
+
+    def _step(self, i: int) -> int:
+        """Read the block starting at line ``i``; return the line after it."""
+        if self._starts_listing(i):
+            return self._read_listing(i + 1)
+        if self.rows[i] is not None:
+            return self._read_rows(i)
+        prefix = self.prefixes[i]
+        if prefix is not None:
+            return self._read_page(i, prefix)
+        dated = date_prefix(self.texts[i])
+        if dated is not None and not dated[1]:
+            self.date = dated[0]  # a bare `date YYYY-MM-DD` line still dates what follows
+        return i + 1
+
+    # -- what a line is -------------------------------------------------------
+
+    def _starts_listing(self, i: int) -> bool:
+        """A listing heading: a known one, or a short label over row 1 or a pair."""
+        text = self.texts[i]
+        if is_heading(text):
+            return True
+        if self.prefixes[i] is not None or not is_short_label(text) or i + 1 >= self.size:
+            return False
+        if is_first_row(self.texts[i + 1]):
+            return True
+        return i + 2 < self.size and same_title(self.texts[i + 1], self.texts[i + 2])
+
+    def _ends_body(self, j: int) -> bool:
+        """Whether line ``j`` starts a new block, so a body (or lead) stops before it."""
+        prefix = self.prefixes[j]
+        # Two equal paragraphs in a row are not a title and its repeat.
+        if prefix is not None and (prefix or not is_sentence(self.texts[j])):
+            return True
+        if self._starts_listing(j):
+            return True
+        row = self.rows[j]
+        if row is None:
+            return False
+        # A numbered list inside an article is text; a row after the closing
+        # U+00A0 line, or one whose title repeats, starts LATEST NEWS.
+        return self.nbsp_before[j] or (j + 1 < self.size and same_title(self.texts[j + 1], row))
+
+    def _page_goes_on(self, j: int) -> bool:
+        """After a block's text: a U+00A0 closer or a listing says it was a page."""
+        if j >= self.size:
+            return self.nbsp_at_end
+        return self.nbsp_before[j] or self._starts_listing(j) or self.rows[j] is not None
+
+    def _opens_page(self, k: int) -> bool:
+        """Whether the pair at ``k`` is really a prefix-less page header (body follows)."""
+        nxt = k + 2
+        if nxt >= self.size or self.prefixes[nxt] is not None or self._ends_body(nxt):
+            return False
+        text = self.texts[nxt]
+        return is_sentence(text) or is_dateline(text) or is_byline(text)
+
+    # -- listing blocks -------------------------------------------------------
+
+    def _read_listing(self, k: int) -> int:
+        if k < self.size and self.rows[k] is not None:
+            return self._read_rows(k)
+        return self._read_pairs(k)
+
+    def _read_rows(self, k: int) -> int:
+        """`1. Title` rows, each optionally followed by the title again."""
+        while k < self.size:
+            title = self.rows[k]
+            if title is None:
+                break
+            self._emit(title, "headline")
+            k += 1
+            if k < self.size and same_title(self.texts[k], title):
+                k += 1
+        return k
+
+    def _read_pairs(self, k: int) -> int:
+        """(alt text, title) pairs; the title line is the real title."""
+        while k + 1 < self.size:
+            if is_heading(self.texts[k]) or self.rows[k] is not None:
+                break
+            alt, title = self.texts[k], self.texts[k + 1]
+            if same_title(alt, title):
+                if self._opens_page(k):
+                    break
+                self._emit(title, "headline")
+                k += 2
+            elif (
+                self.prefixes[k] is None
+                and k + 2 < self.size
+                and same_title(title, self.texts[k + 2])
+                and not is_sentence(alt)
+            ):
+                self._emit(alt, "headline")  # an image without alt text: the title stands alone
+                k += 1
+            else:
+                break
+        return k
+
+    # -- pages and teasers ----------------------------------------------------
+
+    def _read_page(self, i: int, prefix: str) -> int:
+        """A header line, its title, then an optional lead and body paragraphs."""
+        title = self.texts[i + 1]
+        dated = date_prefix(prefix)
+        if dated is not None:
+            self.date, rest = dated
+            section = section_label(rest) if rest else None
+        else:
+            section = section_label(prefix)
+        if self._starts_listing(i + 1):
+            return i + 1  # a listing page titled like its heading: the heading is no story
+        j = self._skip_title(i + 2, title)
+        dateline, author, j = self._read_lead(j, title)
+        body, j = self._read_body(j, title)
+        # Only a rendered label heads a teaser; date headers, template debris
+        # or no prefix at all head a page.
+        teaser = dated is None and section is not None and not (dateline or author)
+        if body and not (teaser and len(body) == 1 and not self._page_goes_on(j)):
+            self._emit(title, "article", section, dateline, author, tuple(body))
+        elif teaser and not self._page_goes_on(j):
+            self._emit(title, "teaser", section, summary=body[0] if body else None)
+        else:
+            self._emit(title, "headline", section)
+        return j
+
+    def _skip_title(self, j: int, title: str) -> int:
+        while j < self.size and same_title(self.texts[j], title):
+            j += 1
+        return j
+
+    def _read_lead(self, j: int, title: str) -> tuple[str | None, str | None, int]:
+        """The dateline and/or byline between the title and the body."""
+        dateline: str | None = None
+        author: str | None = None
+        while j < self.size and not self._ends_body(j):
+            text = self.texts[j]
+            if dateline is None and is_dateline(text):
+                dateline = text
+            elif author is None and is_byline(text):
+                author = text
+            else:
+                break
+            j = self._skip_title(j + 1, title)
+        return dateline, author, j
+
+    def _read_body(self, j: int, title: str) -> tuple[list[str], int]:
+        """Paragraphs up to the next block; image gaps (blank runs) do not stop it."""
+        body: list[str] = []
+        while j < self.size and not self._ends_body(j):
+            text = self.texts[j]
+            if not same_title(text, title):
+                body.append(text)
+            j += 1
+        return body, j
+
+    def _emit(
+        self,
+        title: str,
+        kind: Kind,
+        section: str | None = None,
+        dateline: str | None = None,
+        author: str | None = None,
+        body: tuple[str, ...] = (),
+        summary: str | None = None,
+    ) -> None:
+        if body:
+            summary = body[0]
+        self.items.append(
+            SeedItem(
+                title=title,
+                kind=kind,
+                section=section,
+                date=self.date,
+                dateline=dateline if body else None,
+                summary=summary,
+                body=body,
+                author=author if body else None,
+            )
+        )

@@ -1,0 +1,238 @@
+"""Line-level reading of seed files: the lines that carry text, and what each looks like.
+
+A seed file's structure lives in its non-blank lines and in how consecutive
+lines relate (a header line ends with the next line; an alt text equals the
+title after it, give or take apostrophes). Blank lines only separate, so they
+are folded away here; U+00A0-only lines are remembered because they close an
+article body on the scraped pages.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Invisible characters that scrapers leave behind; they would otherwise make
+# two renderings of one title compare unequal.
+_INVISIBLE = str.maketrans(dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff"))
+_INVISIBLE_CHARS = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+
+# `  1. Title` rows of a LATEST NEWS block (matched on the collapsed line).
+_ROW = re.compile(r"(\d{1,3})[.)] (\S.*)")
+# `date 2025-12-24`, optionally followed by the rest of a header prefix.
+_DATE = re.compile(r"date:? ?(\d{4})-(\d{2})-(\d{2})(?: (.*))?", re.IGNORECASE)
+# A rendered section label: upper-case words, `&`, a few joiners. Template
+# debris (`Quark.Models....ToUpperInvariant()`) has brackets or `?` and fails.
+_LABEL = re.compile(r"[^\W\d_][\w&'’./+-]*(?: [\w&'’./+-]+){0,4}")
+# A dateline: a place in capitals (`SAN SALVADOR`, `GAZİ MAĞUSA`, `WASHINGTON, D.C.`).
+_DATELINE = re.compile(r"[^\W\d_](?:[^\W\d_]|[ .,'’/()-])*")
+# A byline word: a name (`Barçın`, `O’Neil`, `Jean-Paul`) or an initial (`M.`);
+# lower-case words are allowed only as name particles.
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?")
+_NAME_PARTICLES = frozenset(
+    [
+        "de",
+        "da",
+        "di",
+        "du",
+        "del",
+        "der",
+        "den",
+        "van",
+        "von",
+        "bin",
+        "ibn",
+        "al",
+        "el",
+        "la",
+        "le",
+        "y",
+        "and",
+        "&",
+    ]
+)
+# Headings of listing blocks; they are never items.
+LIST_HEADINGS = frozenset(
+    {
+        "latest news",
+        "recommended",
+        "most read",
+        "most popular",
+        "popular",
+        "related",
+        "related news",
+        "editor's picks",
+        "editors' picks",
+        "editor’s picks",
+        "you may also like",
+        "more news",
+        "trending",
+    }
+)
+_SENTENCE_END = frozenset(".!?…")
+_CLOSERS = "\"'”’»)]"
+_TAIL_PUNCT = "\"'”’»)].,:;!?…“‘«([-–—"
+
+
+@dataclass(frozen=True, slots=True)
+class SeedLines:
+    """The text-bearing lines of one seed file.
+
+    ``texts[i]`` is line *i* with whitespace (U+00A0 too) collapsed, NFC;
+    ``nbsp_before[i]`` says a U+00A0-only line came between it and the line before;
+    ``nbsp_at_end`` says one came after the last text line.
+    """
+
+    texts: list[str]
+    nbsp_before: list[bool]
+    nbsp_at_end: bool
+
+
+def split_lines(text: str) -> SeedLines:
+    """Drop blank lines, collapse whitespace, note U+00A0 lines (one pass)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not _INVISIBLE_CHARS.isdisjoint(text):
+        text = text.translate(_INVISIBLE)
+    texts: list[str] = []
+    nbsp_before: list[bool] = []
+    pending_nbsp = False
+    for raw in text.split("\n"):
+        words = raw.split()
+        if not words:
+            # A whitespace-only line that is not plain blank is the `&nbsp;`
+            # paragraph that closes an article on the scraped pages.
+            pending_nbsp = pending_nbsp or bool(raw.strip(" \t\f\v"))
+            continue
+        line = " ".join(words)
+        if not line.isascii() and not unicodedata.is_normalized("NFC", line):
+            line = unicodedata.normalize("NFC", line)
+        texts.append(line)
+        nbsp_before.append(pending_nbsp)
+        pending_nbsp = False
+    return SeedLines(texts, nbsp_before, pending_nbsp)
+
+
+def loose_key(text: str) -> str:
+    """Letters and digits only, unaccented, case folded: for matching alt text to titles.
+
+    Coarser than ``fold_title`` on purpose: it only decides whether two
+    adjacent lines render one title, never the identity of a story.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if c.isalnum())
+
+
+def _last_word(text: str) -> str:
+    return text.rsplit(" ", 1)[-1].strip(_TAIL_PUNCT).casefold()
+
+
+def same_title(a: str, b: str) -> bool:
+    """Whether two lines render the same title (alt text vs title, repeated title)."""
+    if a == b:
+        return True
+    if _last_word(a) != _last_word(b):
+        return False  # cheap reject: most adjacent lines differ at the end
+    key = loose_key(a)
+    return bool(key) and key == loose_key(b)
+
+
+def header_prefix(line: str, following: str) -> str | None:
+    """The prefix of a header line whose remainder is ``following``, else None.
+
+    ``""`` when the line is the title itself. Where the repeat differs only in
+    apostrophes, quotes or normal form, the shortest prefix whose remainder
+    still matches wins, so a label never swallows the title's first word.
+    """
+    if line == following:
+        return ""
+    size = len(following)
+    if len(line) > size and line.endswith(following) and line[-size - 1] == " ":
+        return line[: -size - 1]
+    if _last_word(line) != _last_word(following):
+        return None
+    target = loose_key(following)
+    if not target:
+        return None
+    words = line.split(" ")
+    tail = ""
+    found: int | None = None
+    for k in range(len(words) - 1, -1, -1):
+        tail = loose_key(words[k]) + tail
+        if tail == target:
+            found = k  # keep going: words without letters may join the title
+        elif len(tail) > len(target):
+            break
+    return None if found is None else " ".join(words[:found])
+
+
+def row_title(line: str) -> str | None:
+    """The title of a numbered listing row (`1. Title`), else None."""
+    match = _ROW.fullmatch(line)
+    return match.group(2) if match else None
+
+
+def is_first_row(line: str) -> bool:
+    """Whether the line is row 1 of a numbered listing."""
+    match = _ROW.fullmatch(line)
+    return match is not None and int(match.group(1)) == 1
+
+
+def date_prefix(prefix: str) -> tuple[str | None, str] | None:
+    """For a `date YYYY-MM-DD [rest]` prefix: (ISO date or None if invalid, rest)."""
+    match = _DATE.fullmatch(prefix)
+    if not match:
+        return None
+    year, month, day = (int(g) for g in match.group(1, 2, 3))
+    valid = 1 <= month <= 12 and 1 <= day <= _days_in(year, month)
+    iso = f"{match.group(1)}-{match.group(2)}-{match.group(3)}" if valid else None
+    return iso, match.group(4) or ""
+
+
+def _days_in(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def section_label(prefix: str) -> str | None:
+    """The prefix as a section label if it is a rendered upper-case label."""
+    label = prefix.strip(" -–—|:»›>/")
+    if 2 <= len(label) <= 40 and label.isupper() and _LABEL.fullmatch(label):
+        return label
+    return None
+
+
+def is_heading(line: str) -> bool:
+    """A known listing heading (`LATEST NEWS`, `Recommended`)."""
+    return len(line) <= 30 and line.rstrip(":").casefold() in LIST_HEADINGS
+
+
+def is_short_label(line: str) -> bool:
+    """A few words without sentence punctuation: could head a listing block."""
+    return len(line) <= 30 and line.count(" ") <= 3 and line[-1] not in '.,;:!?"”'
+
+
+def is_dateline(line: str) -> bool:
+    """An upper-case place line (`SAN SALVADOR`, `İZMİR`)."""
+    return len(line) <= 40 and line.count(" ") <= 4 and line.isupper() and bool(_DATELINE.fullmatch(line))
+
+
+def is_byline(line: str) -> bool:
+    """A mixed-case author name of an opinion column (`Barçın Yinanç`)."""
+    if len(line) > 50 or line.isupper() or line[-1] in '.,;:!?"”)':
+        return False
+    words = line.split(" ")
+    if not 2 <= len(words) <= 6 or not words[0][:1].isupper() or not words[-1][:1].isupper():
+        return False
+    return all(w in _NAME_PARTICLES or (w[0].isupper() and _NAME_WORD.fullmatch(w)) for w in words)
+
+
+def is_sentence(line: str) -> bool:
+    """Reads like a body paragraph rather than a title."""
+    words = line.count(" ") + 1
+    if words >= 30:
+        return True
+    end = line.rstrip(_CLOSERS)[-1:]
+    return words >= 6 and end in _SENTENCE_END

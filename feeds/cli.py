@@ -97,8 +97,10 @@ def _print_ingest(report: IngestReport) -> None:
     for f in report.files:
         if f.status == "error":
             click.echo(f"seed {f.name}: skipped: {f.error}", err=True)
-        else:
-            click.echo(f"seed {f.name}: {f.status}, {f.items} items")
+            continue
+        if f.warning:
+            click.echo(f"seed {f.name}: warning: {f.warning}", err=True)
+        click.echo(f"seed {f.name}: {f.status}, {f.items} items")
     click.echo(f"seeds: {len(report.files)} files, {report.written} items stored or changed")
 
 

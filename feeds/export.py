@@ -56,8 +56,8 @@ def _atomic_write(target: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(temp, 0o644)  # mkstemp makes 0600; a web server must read it
-        os.replace(temp, target)
+        Path(temp).chmod(0o644)  # mkstemp makes 0600; a web server must read it
+        Path(temp).replace(target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -73,10 +73,10 @@ def item_html(item: Item) -> str | None:
         return None
     parts = []
     if item.dateline:
-        parts.append(f"<p><strong>{html.escape(item.dateline)}</strong></p>")
+        parts.append(f"<p><strong>{html.escape(item.dateline, quote=False)}</strong></p>")
     if item.author:
-        parts.append(f"<p><em>{html.escape(item.author)}</em></p>")
-    parts.extend(f"<p>{html.escape(p)}</p>" for p in item.body)
+        parts.append(f"<p><em>{html.escape(item.author, quote=False)}</em></p>")
+    parts.extend(f"<p>{html.escape(p, quote=False)}</p>" for p in item.body)
     return "\n".join(parts)
 
 

@@ -36,6 +36,7 @@ class SeedFileResult:
     status: str  # "ingested", "unchanged" or "error"
     items: int = 0
     error: str | None = None
+    warning: str | None = None  # e.g. not UTF-8, decoded by detection
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,7 @@ def ingest_seeds(
             results.append(SeedFileResult(path.name, "error", error=str(e)))
             continue
         parsed.append(_Parsed(path.name, digest, len(data), items))
-        results.append(SeedFileResult(path.name, "ingested", items=len(items)))
+        results.append(SeedFileResult(path.name, "ingested", items=len(items), warning=_utf8_problem(data)))
     if not parsed:
         return IngestReport(tuple(results), 0)
     writes, affected = plan_writes(store, parsed, authority, section_for_label, now)
@@ -148,6 +149,15 @@ def plan_writes(
         affected.update(s for s in ("all", item.section_slug, existing and existing.section_slug) if s)
     writes.reverse()
     return writes, frozenset(affected)
+
+
+def _utf8_problem(data: bytes) -> str | None:
+    """Why the bytes are not UTF-8, if they are not (the file was decoded by detection)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"not valid UTF-8 (byte {e.start}); decoded by detection"
+    return None
 
 
 def _pick_stored(candidates: Iterable[Item], authority: str, key: str) -> Item | None:

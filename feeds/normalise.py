@@ -18,8 +18,9 @@ _APOSTROPHES = "'\u2018\u2019\u201b\u02bc\u02bb\u0060\u00b4\u2032"
 # straight quotes.
 _DOUBLE_QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033"
 _FOLD_TABLE = str.maketrans(
-    {**{c: None for c in _APOSTROPHES}, **{c: '"' for c in _DOUBLE_QUOTES}}
+    {**dict.fromkeys(_APOSTROPHES), **dict.fromkeys(_DOUBLE_QUOTES, '"')}
 )
+_DROP_APOSTROPHES = str.maketrans(dict.fromkeys(_APOSTROPHES))
 # Characters NFKD does not split into ASCII + marks, spelled out for slugs.
 _ASCII_EXTRA = str.maketrans(
     {
@@ -67,7 +68,8 @@ def ascii_fold(text: str) -> str:
 
 def slugify(text: str, max_length: int = 64) -> str:
     """Lower-case ASCII words joined by hyphens; never longer than ``max_length``."""
-    slug = _NON_SLUG.sub("-", ascii_fold(text).lower()).strip("-")
+    # Apostrophes vanish rather than split a word: "Korea's" -> "koreas".
+    slug = _NON_SLUG.sub("-", ascii_fold(text.translate(_DROP_APOSTROPHES)).lower()).strip("-")
     if len(slug) > max_length:
         slug = slug[:max_length].rsplit("-", 1)[0] or slug[:max_length]
     return slug

@@ -20,10 +20,19 @@ from sqlite_utils import Database
 
 from feeds.errors import StoreError
 from feeds.model import Item, ItemWrite, Origin, SectionInfo, SeedFile
-from store.rows import format_time, item_to_row, origin_to_row, parse_time, row_to_item, row_to_origin
+from store.rows import (
+    format_time,
+    item_to_row,
+    origin_to_row,
+    parse_time,
+    row_to_item,
+    row_to_origin,
+)
 from store.schema import migrations
 
 _CHUNK = 500  # SQLite's variable limit is far above this; it keeps IN (...) lists short
+_FEED_ALL = "SELECT * FROM items ORDER BY published DESC, id ASC LIMIT ?"
+_FEED_SECTION = "SELECT * FROM items WHERE section_slug = ? ORDER BY published DESC, id ASC LIMIT ?"
 
 
 class Store:
@@ -74,7 +83,7 @@ class Store:
 
     def seed_file_hashes(self) -> dict[str, str]:
         with self._guard("reading seed files") as db:
-            return {row["name"]: row["sha256"] for row in db["seed_files"].rows}
+            return {row["name"]: row["sha256"] for row in db.table("seed_files").rows}
 
     # -- items --------------------------------------------------------------
 
@@ -103,7 +112,7 @@ class Store:
         with self.transaction("writing items") as db:
             self._write_items(db, writes)
             if seed_files:
-                db["seed_files"].upsert_all(
+                db.table("seed_files").upsert_all(
                     [
                         {
                             "name": f.name, "sha256": f.sha256, "size": f.size,
@@ -125,7 +134,7 @@ class Store:
             for w in writes
         ]
         if rows:
-            db["items"].upsert_all(rows, pk="id")
+            db.table("items").upsert_all(rows, pk="id")
         origin_rows = [origin_to_row(w.item.id, o) for w in writes for o in w.origins]
         if origin_rows:
             # Keep the first sighting; refresh everything else.
@@ -144,11 +153,13 @@ class Store:
 
     def feed_items(self, section_slug: str | None, limit: int) -> list[Item]:
         """Newest ``limit`` items of a section (None: every item), in feed order."""
-        where = "" if section_slug is None else "WHERE section_slug = ?"
-        params: list[Any] = [] if section_slug is None else [section_slug]
-        sql = f"SELECT * FROM items {where} ORDER BY published DESC, id ASC LIMIT ?"
+        params: list[Any]
+        if section_slug is None:
+            sql, params = _FEED_ALL, [limit]
+        else:
+            sql, params = _FEED_SECTION, [section_slug, limit]
         with self._guard("reading items") as db:
-            rows = list(db.query(sql, [*params, limit]))
+            rows = list(db.query(sql, params))
         return self._with_origins(rows)
 
     def iter_items(self, batch: int = 1000) -> Iterator[Item]:
@@ -156,7 +167,7 @@ class Store:
         last = ""
         while True:
             with self._guard("reading items") as db:
-                rows = list(db["items"].rows_where("id > ?", [last], order_by="id", limit=batch))
+                rows = list(db.table("items").rows_where("id > ?", [last], order_by="id", limit=batch))
             if not rows:
                 return
             yield from self._with_origins(rows)

@@ -15,7 +15,7 @@ migrations = Migrations("feeds.store")
 
 @migrations(name="0001_items_and_seed_files")
 def _items_and_seed_files(db: Database) -> None:
-    db["items"].create(
+    db.table("items").create(
         {
             "id": str,
             "key": str,  # folded title: identity of a story across forms and files
@@ -39,12 +39,12 @@ def _items_and_seed_files(db: Database) -> None:
         pk="id",
         not_null={"key", "slug", "title", "kind", "published", "updated", "first_seen", "content_hash"},
     )
-    db["items"].create_index(["key"])
-    db["items"].create_index(["slug"], unique=True)
-    db["items"].create_index(["canonical_link"])
-    db["items"].create_index(["section_slug", "published"])
-    db["items"].create_index(["published"])
-    db["origins"].create(
+    db.table("items").create_index(["key"])
+    db.table("items").create_index(["slug"], unique=True)
+    db.table("items").create_index(["canonical_link"])
+    db.table("items").create_index(["section_slug", "published"])
+    db.table("items").create_index(["published"])
+    db.table("origins").create(
         {
             "item_id": str,
             "kind": str,  # "seed" or "source"
@@ -58,8 +58,8 @@ def _items_and_seed_files(db: Database) -> None:
         pk=("item_id", "kind", "name"),
         foreign_keys=[("item_id", "items", "id")],
     )
-    db["origins"].create_index(["kind", "name", "entry_id"])
-    db["seed_files"].create(
+    db.table("origins").create_index(["kind", "name", "entry_id"])
+    db.table("seed_files").create(
         {
             "name": str,
             "sha256": str,

@@ -24,6 +24,21 @@ moments = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
 ).map(lambda d: d.replace(microsecond=(d.microsecond // 1000) * 1000))
 
+
+
+def _survives_feedparser(text: str) -> bool:
+    """feedparser "repairs" text that is Latin-1 and also valid UTF-8 once
+    re-encoded (its guess at double encoding: "Â¡" comes back as "¡").
+    Such titles are vanishingly rare in news; the round trip leaves them out."""
+    try:
+        text.encode("iso-8859-1").decode("utf-8")
+    except UnicodeError:
+        return True
+    return text.isascii()
+
+
+xml_text = xml_text.filter(_survives_feedparser)
+
 labels = st.sampled_from(["WORLD", "ECONOMY", "ARTS & CULTURE", "TÜRKİYE", "SPORTS"])
 
 

@@ -54,7 +54,7 @@ def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     good = make_item(0)
     clash = replace(make_item(1), slug=good.slug)  # slugs are unique
     with Store(tmp_path / "s.db") as store:
-        with pytest.raises(StoreError, match="s.db"):
+        with pytest.raises(StoreError, match=r"s\.db"):
             store.write_batch([ItemWrite(item=good), ItemWrite(item=clash)])
         assert store.count_items() == 0
 

@@ -1,0 +1,61 @@
+"""Atomic, change-only writes of the published tree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from feeds.errors import ExportError
+from feeds.export import export_files, write_if_changed
+
+
+def test_unchanged_bytes_leave_the_file_alone(tmp_path: Path) -> None:
+    assert write_if_changed(tmp_path, "feeds/all.rss", b"one")
+    target = tmp_path / "feeds" / "all.rss"
+    os.utime(target, (1_000_000, 1_000_000))
+    assert not write_if_changed(tmp_path, "feeds/all.rss", b"one")
+    assert target.stat().st_mtime == 1_000_000
+    assert write_if_changed(tmp_path, "feeds/all.rss", b"two")
+    assert target.read_bytes() == b"two"
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_stale_managed_files_are_removed_and_others_kept(tmp_path: Path) -> None:
+    export_files(tmp_path, [("feeds/all.rss", b"a"), ("feeds/old.rss", b"b"), ("items/x.html", b"c")])
+    (tmp_path / "robots.txt").write_text("mine")
+    (tmp_path / "feeds" / "notes.txt").write_text("mine too")
+    (tmp_path / "feeds" / ".tmp-leftover").write_text("crash debris")
+    result = export_files(tmp_path, [("feeds/all.rss", b"a")])
+    assert sorted(result.deleted) == ["feeds/.tmp-leftover", "feeds/old.rss", "items/x.html"]
+    assert result.unchanged == ["feeds/all.rss"]
+    assert (tmp_path / "robots.txt").exists()
+    assert (tmp_path / "feeds" / "notes.txt").exists()
+
+
+@pytest.mark.parametrize("bad", ["../escape.rss", "/etc/passwd", "feeds/../../x", ""])
+def test_paths_cannot_leave_the_tree(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ExportError):
+        write_if_changed(tmp_path / "out", bad, b"x")
+
+
+def test_an_unwritable_folder_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "feeds").write_text("a file where a folder should be")
+    with pytest.raises(ExportError, match=r"all\.rss"):
+        write_if_changed(tmp_path, "feeds/all.rss", b"x")
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_debris(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_if_changed(tmp_path, "feeds/all.rss", b"old")
+
+    def disk_full(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(ExportError, match="No space left"):
+        write_if_changed(tmp_path, "feeds/all.rss", b"new")
+    assert (tmp_path / "feeds" / "all.rss").read_bytes() == b"old"
+    assert [p.name for p in (tmp_path / "feeds").iterdir()] == ["all.rss"]

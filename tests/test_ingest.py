@@ -1,0 +1,130 @@
+"""One item per story across files and runs; only changes are written."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from feeds.app import run_ingest
+from feeds.clock import fixed_clock
+from feeds.config import Config
+from store import Store
+from tests.conftest import NOW
+
+HEADLINE_FILE = """\
+date 2026-01-02 Harbour cranes return to the old port
+
+Harbour cranes return to the old port
+LATEST NEWS
+
+  1. Harbour cranes return to the old port
+
+    Harbour cranes return to the old port
+
+  2. Ferry timetable changes for winter
+
+    Ferry timetable changes for winter
+"""
+
+ARTICLE_FILE = """\
+date 2026-01-03 Harbour cranes return to the old port
+
+Harbour cranes return to the old port
+
+İZMİR
+Harbour cranes return to the old port
+
+The first of four cranes arrived on Friday, port officials said.
+
+Work on the quay is due to finish in the spring.
+\u00a0
+
+ECONOMY Harbour cranes return to the old port
+
+Harbour cranes return to the old port
+
+The first of four cranes arrived on Friday.
+"""
+
+
+def write_seed(config: Config, name: str, text: str) -> Path:
+    path = config.seeds.dir / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def by_title(store: Store) -> dict[str, object]:
+    return {item.title: item for item in store.iter_items()}
+
+
+def test_the_same_story_in_two_files_is_one_item(config: Config, store: Store) -> None:
+    a = write_seed(config, "a.txt", HEADLINE_FILE)
+    b = write_seed(config, "b.txt", HEADLINE_FILE.replace("2026-01-02", "2026-01-04"))
+    run_ingest(store, config, fixed_clock(NOW), [a, b])
+    items = [i for i in store.iter_items() if i.title == "Harbour cranes return to the old port"]
+    assert len(items) == 1
+    assert {o.name for o in items[0].origins} == {"a.txt", "b.txt"}
+
+
+def test_a_richer_form_later_enriches_the_same_item(config: Config, store: Store) -> None:
+    first = write_seed(config, "a.txt", HEADLINE_FILE)
+    run_ingest(store, config, fixed_clock(NOW), [first])
+    (before,) = [i for i in store.iter_items() if i.title.startswith("Harbour")]
+    assert before.kind == "headline"
+    assert before.published.date().isoformat() == "2026-01-02"
+
+    later = NOW + timedelta(days=1)
+    second = write_seed(config, "b.txt", ARTICLE_FILE)
+    report = run_ingest(store, config, fixed_clock(later), [first, second])
+    (after,) = [i for i in store.iter_items() if i.title.startswith("Harbour")]
+    assert after.id == before.id
+    assert after.slug == before.slug
+    assert after.kind == "article"
+    assert after.dateline == "İZMİR"
+    assert after.section == "ECONOMY"
+    assert after.section_slug == "economy"
+    assert len(after.body) == 2
+    assert after.published == before.published  # published never moves
+    assert after.updated >= later  # the time the change was stored
+    assert {"all", "economy"} <= report.changed_sections
+    # The story the later scrape dropped is still there.
+    assert "Ferry timetable changes for winter" in {i.title for i in store.iter_items()}
+
+
+def test_reingesting_unchanged_files_writes_nothing(config: Config, store: Store) -> None:
+    paths = [write_seed(config, "a.txt", HEADLINE_FILE), write_seed(config, "b.txt", ARTICLE_FILE)]
+    run_ingest(store, config, fixed_clock(NOW), paths)
+    changes = store.db.conn.total_changes
+    report = run_ingest(store, config, fixed_clock(NOW + timedelta(hours=1)), paths)
+    assert store.db.conn.total_changes == changes
+    assert report.written == 0
+    assert {f.status for f in report.files} == {"unchanged"}
+    assert report.changed_sections == frozenset()
+
+
+def test_a_changed_file_with_the_same_stories_changes_no_item(config: Config, store: Store) -> None:
+    path = write_seed(config, "a.txt", HEADLINE_FILE)
+    run_ingest(store, config, fixed_clock(NOW), [path])
+    before = {i.id: i for i in store.iter_items()}
+    path.write_text(HEADLINE_FILE + "\n\n\u00a0\n", encoding="utf-8")  # new bytes, same stories
+    report = run_ingest(store, config, fixed_clock(NOW + timedelta(hours=1)), [path])
+    after = {i.id: i for i in store.iter_items()}
+    assert {k: v.updated for k, v in after.items()} == {k: v.updated for k, v in before.items()}
+    assert report.files[0].status == "ingested"
+
+
+def test_every_item_gets_its_own_updated_time(config: Config, store: Store) -> None:
+    paths = [write_seed(config, "a.txt", HEADLINE_FILE), write_seed(config, "b.txt", ARTICLE_FILE)]
+    run_ingest(store, config, fixed_clock(NOW), paths)
+    run_ingest(store, config, fixed_clock(NOW), list(config.seeds.dir.glob("*.txt")))
+    times = [i.updated for i in store.iter_items()]
+    assert len(times) == len(set(times))
+
+
+def test_undated_items_are_published_when_first_stored(config: Config, store: Store) -> None:
+    path = write_seed(config, "nodate.txt", HEADLINE_FILE.replace("date 2026-01-02 ", ""))
+    run_ingest(store, config, fixed_clock(NOW), [path])
+    stored = list(store.iter_items())
+    assert stored
+    assert all(NOW <= i.published < NOW + timedelta(seconds=1) for i in stored)
+    assert all(i.published == i.updated for i in stored)

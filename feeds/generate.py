@@ -46,6 +46,7 @@ class FeedSpec:
     authority: str  # RFC 4151 tagging entity
     author: str  # the publisher, named on the feed (Atom needs an author)
     section_label: str | None = None
+    name: str = ""  # short display name: "All stories", "Arts & Culture"
 
     def url(self, ext: str) -> str:
         return f"{self.base_url}feeds/{self.slug}.{ext}"

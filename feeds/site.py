@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import format_datetime
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -52,7 +53,7 @@ def feed_spec(config: Config, slug: str, label: str | None = None) -> FeedSpec:
     site = config.site
     section = config.sections.get(slug)
     if slug == ALL:
-        title, description = site.title, site.description
+        name, title, description = "All stories", site.title, site.description
     else:
         name = (section.title if section and section.title else None) or title_case(label or slug)
         title = f"{site.title}: {name}"
@@ -63,7 +64,7 @@ def feed_spec(config: Config, slug: str, label: str | None = None) -> FeedSpec:
     return FeedSpec(
         slug=slug, title=title, description=description, base_url=site.base_url,
         language=site.language, authority=site.authority, author=site.author,
-        section_label=label,
+        section_label=label, name=name,
     )
 
 
@@ -97,6 +98,15 @@ def render_opml(config: Config, specs: Sequence[FeedSpec], newest: Item | None) 
     return text.encode("utf-8")
 
 
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def human_date(moment: datetime) -> str:
+    """"24 December 2025", whatever the process locale."""
+    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+
+
 def item_page_path(item: Item) -> str:
     return f"items/{item.slug}.html"
 
@@ -118,7 +128,7 @@ def render_item_page(config: Config, item: Item, section_label: str | None = Non
         item=item,
         section_spec=section_spec,
         published_iso=item.published.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        published_text=item.published.strftime("%d %B %Y"),
+        published_text=human_date(item.published),
     )
     return text.encode("utf-8")
 

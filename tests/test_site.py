@@ -1,0 +1,46 @@
+"""Index, item pages and OPML: escaped, complete, discoverable."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from feeds.config import Config
+from feeds.model import ItemWrite
+from feeds.site import render_item_page, render_site_files, title_case
+from store import Store
+from tests.strategies import make_item
+
+
+def test_index_lists_sections_with_counts_and_autodiscovery(config: Config, store: Store) -> None:
+    store.write_batch([ItemWrite(item=make_item(i)) for i in range(3)]
+                      + [ItemWrite(item=make_item(7, section="ARTS & CULTURE", section_slug="arts-culture"))])
+    files, specs = render_site_files(store, config)
+    assert [s.slug for s in specs] == ["all", "arts-culture", "world"]
+    page = files["index.html"].decode()
+    assert "<td>Arts &amp; Culture</td>\n<td>1</td>" in page
+    assert "<td>World</td>\n<td>3</td>" in page
+    assert "<td>All stories</td>\n<td>4</td>" in page
+    for slug in ("all", "arts-culture", "world"):
+        for kind, ext in (("rss+xml", "rss"), ("atom+xml", "atom"), ("feed+json", "json")):
+            assert f'type="application/{kind}"' in page
+            assert f'href="http://127.0.0.1:8080/feeds/{slug}.{ext}"' in page
+    opml = etree.fromstring(files["opml.xml"])
+    assert [o.get("xmlUrl") for o in opml.iter("outline")] == [
+        f"http://127.0.0.1:8080/feeds/{s}.rss" for s in ("all", "arts-culture", "world")
+    ]
+
+
+def test_item_page_escapes_everything(config: Config) -> None:
+    item = make_item(1, title="<script>alert(1)</script> & co", body=("<img src=x onerror=alert(1)>",),
+                     dateline="İZMİR", kind="article")
+    page = render_item_page(config, item).decode()
+    assert "<script>" not in page
+    assert "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
+    assert "İZMİR" in page
+    assert "24 December 2025" in page
+
+
+def test_title_case_keeps_turkish_letters() -> None:
+    assert title_case("TÜRKİYE") == "Türkiye"
+    assert title_case("ARTS & CULTURE") == "Arts & Culture"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
@@ -33,6 +33,15 @@ from store.schema import migrations
 _CHUNK = 500  # SQLite's variable limit is far above this; it keeps IN (...) lists short
 _FEED_ALL = "SELECT * FROM items ORDER BY published DESC, id ASC LIMIT ?"
 _FEED_SECTION = "SELECT * FROM items WHERE section_slug = ? ORDER BY published DESC, id ASC LIMIT ?"
+
+
+class ItemVersion(NamedTuple):
+    """What a permalink page depends on, read without loading the item."""
+
+    slug: str
+    content_hash: str
+    section_slug: str | None
+    has_link: bool  # items with a link of their own get no page
 
 
 class Store:
@@ -210,3 +219,15 @@ class Store:
     def newest_item(self) -> Item | None:
         items = self.feed_items(None, 1)
         return items[0] if items else None
+
+    def items_by_slugs(self, slugs: Iterable[str]) -> dict[str, Item]:
+        """Stored items by permalink slug (the daemon renders item pages on demand)."""
+        return {item.slug: item for item in self._with_origins(self._rows_where_in("items", "slug", slugs))}
+
+    def item_versions(self) -> list[ItemVersion]:
+        """Slug, content hash, section and link of every item: enough for the
+        daemon to tell which permalink pages changed without loading 50,000 items."""
+        sql = "SELECT slug, content_hash, section_slug, link IS NOT NULL FROM items"
+        with self._guard("reading item versions") as db:
+            rows = db.execute(sql).fetchall()
+        return [ItemVersion(r[0], r[1], r[2], bool(r[3])) for r in rows]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -19,7 +19,7 @@ from feeds.errors import SeedError
 from feeds.model import KIND_RANK, SeedItem
 from feeds.normalise import fold_title
 from feeds.seedblocks import read_mentions
-from feeds.seedlines import split_lines
+from feeds.seedlines import split_lines, story_key
 
 __all__ = ["decode_seed", "merge_forms", "merge_items", "parse_seed"]
 
@@ -122,7 +122,8 @@ def parse_seed(text: str) -> list[SeedItem]:
     """
     if text.startswith("\ufeff"):
         text = text[1:]
-    return merge_items(read_mentions(split_lines(text)))
+    # Parsed titles are NFC and collapsed already, so the cheaper key applies.
+    return _merge(read_mentions(split_lines(text)), story_key)
 
 
 def _richness(item: SeedItem) -> tuple[int, int, bool]:
@@ -160,9 +161,13 @@ def merge_items(items: Iterable[SeedItem]) -> list[SeedItem]:
     Within a group the richest form wins and each missing field comes from the
     next richest form that has it; ties go to the earlier mention.
     """
+    return _merge(items, fold_title)
+
+
+def _merge(items: Iterable[SeedItem], key: Callable[[str], str]) -> list[SeedItem]:
     groups: dict[str, list[SeedItem]] = {}
     for item in items:
-        groups.setdefault(fold_title(item.title), []).append(item)
+        groups.setdefault(key(item.title), []).append(item)
     merged: list[SeedItem] = []
     for group in groups.values():
         if len(group) == 1:

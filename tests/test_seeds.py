@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from feeds.errors import SeedError
 from feeds.model import SeedItem
-from feeds.normalise import collapse_space
+from feeds.normalise import collapse_space, fold_title
+from feeds.seedlines import split_lines, story_key
 from feeds.seeds import decode_seed, merge_forms, merge_items, parse_seed
 
 DATA = Path(__file__).parent / "data" / "seeds"
@@ -107,6 +108,14 @@ def test_line_endings_and_bom_do_not_change_the_items(text: str) -> None:
     assert parse_seed("\ufeff" + text.replace("\n", "\r\n")) == parse_seed(text)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_lines_are_collapsed_nfc_and_the_fast_key_is_fold_title(text: str) -> None:
+    for line in split_lines(text).texts:
+        assert line == collapse_space(line)
+        assert story_key(line) == fold_title(line)
+
+
 # -- decoding -----------------------------------------------------------------
 
 
@@ -139,7 +148,11 @@ def test_decode_of_empty_bytes_is_empty() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"\x00\x01\x02binary\x00\xff\xfe\x00\x13", bytes(range(1, 32)) * 20, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"],
+    [
+        b"\x00\x01\x02binary\x00\xff\xfe\x00\x13",
+        bytes(range(1, 32)) * 20,
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    ],
     ids=["nul", "controls", "png"],
 )
 def test_decode_rejects_binary_naming_the_file(data: bytes) -> None:

@@ -1,0 +1,378 @@
+"""The daemon's work: the jobs the scheduler runs, debounced publishing, health.
+
+Jobs (seeds rescan, one refresh per remote source) write to the store and
+report which sections changed; those are gathered and published once per
+burst of changes: after ``quiet`` seconds without a new change, and never
+later than ``max_delay`` after the first. Publishing re-renders only the
+changed sections' feeds (plus index and OPML) and, with an export folder,
+writes what changed there.
+
+Every job run logs one line: what ran, its status, items changed, duration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+from feeds.app import run_export, run_ingest
+from feeds.clock import Clock
+from feeds.config import Config
+from feeds.daemon_site import PublishedSite, PublishReport, sync_export
+from feeds.errors import FeedsError
+from feeds.ingest import IngestReport
+from feeds.scheduler import JobSpec, seeds_job, source_job
+from store import Store
+
+log = logging.getLogger("feeds.daemon")
+
+DEFAULT_QUIET = 2.0  # seconds without a new change before publishing
+DEFAULT_MAX_DELAY = 30.0  # never hold changes back longer than this
+
+
+class SourceOutcome(Protocol):
+    """One source's result, as the updater reports it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def items_changed(self) -> int: ...
+    @property
+    def error(self) -> object: ...
+    @property
+    def duration(self) -> float: ...
+
+
+class RefreshOutcome(Protocol):
+    @property
+    def results(self) -> Sequence[SourceOutcome]: ...
+    @property
+    def changed_sections(self) -> frozenset[str]: ...
+
+
+class Refresher(Protocol):
+    """``feeds.update.refresh_sources``: fetches the named sources that are due."""
+
+    def __call__(
+        self, store: Store, config: Config, clock: Clock, names: Sequence[str] | None = None,
+    ) -> RefreshOutcome: ...
+
+
+class Timer(Protocol):
+    """Runs a function once, later; a newer call with the same key replaces a pending one."""
+
+    def call_later(self, key: str, delay: float, run: Callable[[], object]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Sections changed since the last publish, and when (monotonic seconds)."""
+
+    sections: frozenset[str]
+    first: float
+    last: float
+
+
+def add_changes(pending: Pending | None, sections: frozenset[str], now: float) -> Pending:
+    if pending is None:
+        return Pending(sections, now, now)
+    return Pending(pending.sections | sections, pending.first, now)
+
+
+def publish_delay(pending: Pending, now: float, quiet: float, max_delay: float) -> float:
+    """Seconds until pending changes are published (0 or less: now).
+
+    A burst of changes is published once, ``quiet`` seconds after its last
+    change, but a steady trickle cannot hold it back beyond ``max_delay``.
+    """
+    due = min(pending.last + quiet, pending.first + max_delay)
+    return due - now
+
+
+@dataclass(frozen=True, slots=True)
+class ScanStatus:
+    """The last seeds rescan, for /healthz."""
+
+    at: datetime
+    ok: bool
+    files: int
+    ingested: int
+    errors: int
+    items_changed: int
+    error: str | None = None
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def load_refresher() -> Refresher:
+    """The remote-sources updater (imported only when sources are configured)."""
+    from feeds.update import refresh_sources
+
+    return refresh_sources
+
+
+class Daemon:
+    """Seeds, sources and the published site of one ``feeds serve`` process."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        clock: Clock,
+        *,
+        refresh: Refresher | None = None,
+        export_dir: Path | None = None,
+        timer: Timer | None = None,
+        quiet: float = DEFAULT_QUIET,
+        max_delay: float = DEFAULT_MAX_DELAY,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.site = PublishedSite(store, config)
+        self.export_dir = export_dir
+        self.timer = timer
+        self.quiet = quiet
+        self.max_delay = max_delay
+        self._refresh = refresh
+        self._monotonic = monotonic
+        self._pending: Pending | None = None
+        self._pending_lock = threading.Lock()
+        self._publish_lock = threading.Lock()
+        self._busy = 0
+        self._idle = threading.Condition()
+        self._closing = False
+        self.last_scan: ScanStatus | None = None
+        self.last_publish: datetime | None = None
+
+    # -- start-up -------------------------------------------------------------
+
+    def start(self, *, sources: bool = True) -> None:
+        """Ingest seeds, refresh due sources, build everything, write the export."""
+        with self._counted():
+            self.scan_seeds(publish=False)
+            if sources and self.config.sources:
+                self.refresh_sources(None, publish=False)
+            started = time.monotonic()
+            report = self.site.rebuild()
+            self.last_publish = self.clock()
+            log.info(
+                "publish: %d feeds, %d item pages, %.2fs",
+                len(report.sections), len(report.pages_changed), time.monotonic() - started,
+            )
+            if self.export_dir is not None:
+                exported = run_export(self.store, self.config, self.export_dir)
+                log.info(
+                    "export: %d files written, %d unchanged -> %s",
+                    len(exported.result.written), len(exported.result.unchanged), self.export_dir,
+                )
+
+    def job_specs(self) -> list[JobSpec]:
+        """The seeds rescan and one job per enabled remote source."""
+        specs = [seeds_job(self.config, self.run_seeds_job)]
+        specs.extend(
+            source_job(source, partial(self.run_source_job, source.name))
+            for source in self.config.sources
+            if source.enabled
+        )
+        return specs
+
+    # -- jobs ---------------------------------------------------------------
+
+    def run_seeds_job(self) -> None:
+        self._run_job(self.scan_seeds)
+
+    def run_source_job(self, name: str) -> None:
+        self._run_job(partial(self.refresh_sources, [name]))
+
+    def scan_seeds(self, *, publish: bool = True) -> IngestReport | None:
+        """Ingest new or changed seed files (by content hash); one log line."""
+        started = time.monotonic()
+        try:
+            report = run_ingest(self.store, self.config, self.clock)
+        except FeedsError as e:
+            self.last_scan = ScanStatus(self.clock(), False, 0, 0, 0, 0, str(e))
+            log.error("seeds scan: error, 0 items changed, %.2fs: %s", time.monotonic() - started, e)
+            return None
+        ingested = sum(f.status == "ingested" for f in report.files)
+        status = "ok" if not report.errors else f"{len(report.errors)} files failed"
+        self.last_scan = ScanStatus(
+            self.clock(), True, len(report.files), ingested, len(report.errors), report.written
+        )
+        log.info(
+            "seeds scan: %s, %d items changed, %.2fs (%d files, %d ingested)",
+            status, report.written, time.monotonic() - started, len(report.files), ingested,
+        )
+        for failed in report.errors:
+            log.warning("seed %s: skipped: %s", failed.name, failed.error)
+        if publish:
+            self.note_changes(report.changed_sections)
+        return report
+
+    def refresh_sources(self, names: Sequence[str] | None, *, publish: bool = True) -> None:
+        """Refresh the named sources (None: all); the updater skips those not due."""
+        started = time.monotonic()
+        refresh = self._refresh or load_refresher()
+        what = f"source {names[0]}" if names and len(names) == 1 else "sources"
+        try:
+            report = refresh(self.store, self.config, self.clock, names)
+        except FeedsError as e:
+            log.error("%s: error, 0 items changed, %.2fs: %s", what, time.monotonic() - started, e)
+            return
+        for result in report.results:
+            detail = f": {result.error}" if result.error else ""
+            log.info(
+                "source %s: %s, %d items changed, %.2fs%s",
+                result.name, result.status, result.items_changed, result.duration, detail,
+            )
+        if publish:
+            self.note_changes(report.changed_sections)
+
+    # -- debounced publishing ----------------------------------------------
+
+    def note_changes(self, sections: frozenset[str]) -> None:
+        """Remember changed sections and (re)schedule the publish of this burst."""
+        if not sections:
+            return
+        now = self._monotonic()
+        with self._pending_lock:
+            self._pending = add_changes(self._pending, sections, now)
+            delay = publish_delay(self._pending, now, self.quiet, self.max_delay)
+        if self.timer is not None:
+            self.timer.call_later("publish", delay, self.run_publish_job)
+
+    def run_publish_job(self) -> None:
+        self._run_job(self.publish_pending)
+
+    def publish_pending(self, *, force: bool = False) -> PublishReport | None:
+        """Publish the pending changes if their burst is over (or ``force``)."""
+        with self._publish_lock:
+            with self._pending_lock:
+                pending = self._pending
+                if pending is None:
+                    return None
+                if not force and publish_delay(pending, self._monotonic(), self.quiet, self.max_delay) > 0:
+                    return None  # a later change moved the publish; its call will come
+                self._pending = None
+            return self._publish(pending.sections)
+
+    def _publish(self, sections: frozenset[str]) -> PublishReport | None:
+        started = time.monotonic()
+        try:
+            report = self.site.rebuild(sections)
+            exported = (
+                sync_export(self.export_dir, self.site, report) if self.export_dir is not None else None
+            )
+        except FeedsError as e:
+            log.error("publish: error, %.2fs: %s", time.monotonic() - started, e)
+            with self._pending_lock:  # try again with the next change
+                self._pending = add_changes(self._pending, sections, self._monotonic())
+            return None
+        self.last_publish = self.clock()
+        log.info(
+            "publish: %s; %d files changed, %d removed, %d item pages changed%s, %.2fs",
+            ", ".join(sorted(report.sections)) or "nothing", len(report.changed), len(report.removed),
+            len(report.pages_changed),
+            f", {len(exported.written)} written to {self.export_dir}" if exported else "",
+            time.monotonic() - started,
+        )
+        return report
+
+    # -- health ---------------------------------------------------------------
+
+    def health(self) -> tuple[int, bytes]:
+        """(status, JSON) for /healthz: 503 when the store cannot be read."""
+        try:
+            items = self.store.count_items()
+            sources = [_source_health(s) for s in _source_states(self.store)]
+        except FeedsError as e:
+            body: dict[str, Any] = {"ok": False, "error": str(e)}
+            return 503, json.dumps(body).encode("utf-8")
+        scan = self.last_scan
+        body = {
+            "ok": True,
+            "items": items,
+            "seeds": {
+                "last_scan": iso(scan.at) if scan else None,
+                "ok": scan.ok if scan else None,
+                "files": scan.files if scan else 0,
+                "errors": scan.errors if scan else 0,
+                "error": scan.error if scan else None,
+            },
+            "last_publish": iso(self.last_publish),
+            "sources": sources,
+        }
+        return 200, json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
+
+    # -- stopping -------------------------------------------------------------
+
+    def _run_job(self, work: Callable[[], object]) -> None:
+        """Run one scheduled job, unless the daemon is stopping."""
+        with self._counted() as go:
+            if not go:
+                return
+            try:
+                work()
+            except Exception:
+                # A job must never take the scheduler down: log it, the next run tries again.
+                log.exception("job failed")
+
+    @contextmanager
+    def _counted(self) -> Iterator[bool]:
+        """Count work in progress, so a stop can wait for it; False once stopping."""
+        with self._idle:
+            go = not self._closing
+            if go:
+                self._busy += 1
+        try:
+            yield go
+        finally:
+            if go:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+    def stop_jobs(self, timeout: float) -> bool:
+        """Refuse new job runs and wait up to ``timeout`` for running ones; True if none remain."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            self._closing = True
+            while self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+
+def _source_states(store: Store) -> list[Any]:
+    # The sources table arrives with the remote-sources work; until then there are none.
+    states = getattr(store, "source_states", None)
+    return list(states()) if states is not None else []
+
+
+def _source_health(state: Any) -> dict[str, Any]:
+    return {
+        "name": state.name,
+        "url": state.url,
+        "last_success": iso(state.last_success),
+        "last_error": state.last_error,
+        "last_status": state.last_status,
+        "disabled": state.disabled,
+        "backoff_until": iso(state.backoff_until),
+        "next_due": iso(state.next_due),
+    }

@@ -1,0 +1,208 @@
+"""Published bytes as HTTP resources, and the pure rules for answering a request.
+
+A ``Resource`` is made once per change of its bytes: the body, its gzip form,
+a strong ETag of each, and every header line pre-encoded. Answering a request
+is then a dictionary lookup and a choice between pre-built answers, which is
+what lets one Python process serve a feed nearly as fast as nginx serves the
+file. Nothing here touches a socket, a clock or the store.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import NamedTuple
+
+Headers = list[tuple[bytes, bytes]]
+
+CONTENT_TYPES = {
+    ".rss": "application/rss+xml; charset=utf-8",
+    ".atom": "application/atom+xml; charset=utf-8",
+    ".json": "application/feed+json; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    # OPML has no registered type; text/x-opml is what readers and OPML tools expect.
+    ".xml": "text/x-opml; charset=utf-8",
+}
+ALLOWED_METHODS = b"GET, HEAD"
+# Below this size gzip saves nothing worth a header (and may grow the body).
+_GZIP_MIN_BYTES = 256
+
+
+class Answer(NamedTuple):
+    """What to send: status, header lines and body (empty for HEAD and 304)."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One published file, ready to be sent in any of its forms."""
+
+    body: bytes
+    gzipped: bytes | None  # None when gzip would not help
+    etag: bytes  # strong, quoted, from the bytes
+    gzip_etag: bytes  # the gzip form is another representation: another tag
+    last_modified: datetime
+    last_modified_text: bytes
+    full: Headers  # 200 headers of the identity body
+    full_gzip: Headers  # 200 headers of the gzip body
+    not_modified: Headers  # 304 headers (identity)
+    not_modified_gzip: Headers
+
+
+def content_type_of(path: str) -> str:
+    """The Content-Type of a published path, by its extension."""
+    dot = path.rfind(".")
+    return CONTENT_TYPES.get(path[dot:] if dot >= 0 else "", "application/octet-stream")
+
+
+def strong_etag(data: bytes, suffix: str = "") -> bytes:
+    """A strong validator: the same bytes always give the same tag, across restarts."""
+    return f'"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"'.encode("ascii")
+
+
+def http_date(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def make_resource(body: bytes, content_type: str, last_modified: datetime, max_age: int) -> Resource:
+    """Build every form of a resource once: gzip, tags and header lines."""
+    # mtime=0 keeps the gzip bytes (and so their tag) a function of the body alone.
+    packed = gzip.compress(body, compresslevel=9, mtime=0) if len(body) >= _GZIP_MIN_BYTES else None
+    gzipped = packed if packed is not None and len(packed) < len(body) else None
+    etag = strong_etag(body)
+    gzip_etag = strong_etag(body, "-gz")
+    modified = last_modified.astimezone(UTC).replace(microsecond=0)
+    modified_text = http_date(modified).encode("ascii")
+    common: Headers = [
+        (b"cache-control", f"public, max-age={max_age}".encode("ascii")),
+        (b"last-modified", modified_text),
+        (b"vary", b"Accept-Encoding"),
+    ]
+    typed = [(b"content-type", content_type.encode("ascii")), *common]
+    full = [*typed, (b"etag", etag), (b"content-length", str(len(body)).encode("ascii"))]
+    full_gzip = full
+    if gzipped is not None:
+        full_gzip = [
+            *typed, (b"etag", gzip_etag), (b"content-encoding", b"gzip"),
+            (b"content-length", str(len(gzipped)).encode("ascii")),
+        ]
+    return Resource(
+        body=body, gzipped=gzipped, etag=etag, gzip_etag=gzip_etag,
+        last_modified=modified, last_modified_text=modified_text,
+        full=full, full_gzip=full_gzip,
+        not_modified=[*common, (b"etag", etag)],
+        not_modified_gzip=[*common, (b"etag", gzip_etag if gzipped is not None else etag)],
+    )
+
+
+def accepts_gzip(accept_encoding: bytes) -> bool:
+    """Whether an Accept-Encoding value allows gzip (``gzip`` or ``*``, not with q=0)."""
+    for part in accept_encoding.lower().split(b","):
+        coding, _, params = part.strip().partition(b";")
+        if coding.strip() in (b"gzip", b"x-gzip", b"*"):
+            return not _zero_quality(params)
+    return False
+
+
+def _zero_quality(params: bytes) -> bool:
+    for param in params.split(b";"):
+        name, _, value = param.strip().partition(b"=")
+        if name.strip() == b"q":
+            try:
+                return float(value.strip() or b"1") == 0
+            except ValueError:
+                return False
+    return False
+
+
+def etag_matches(if_none_match: bytes, resource: Resource) -> bool:
+    """If-None-Match uses the weak comparison: ``W/`` is ignored, ``*`` matches.
+
+    Either form's tag matches, since both are the same bytes: a reader that
+    stored the gzip tag and now asks without gzip has nothing new to fetch.
+    """
+    for candidate in if_none_match.split(b","):
+        tag = candidate.strip()
+        if tag == b"*":
+            return True
+        if tag.startswith(b"W/"):
+            tag = tag[2:]
+        if tag in (resource.etag, resource.gzip_etag):
+            return True
+    return False
+
+
+def unmodified_since(if_modified_since: bytes, resource: Resource) -> bool:
+    """True when the resource has not changed after the If-Modified-Since date."""
+    if if_modified_since == resource.last_modified_text:
+        return True  # readers echo our own date back: skip the parsing
+    try:
+        since = parsedate_to_datetime(if_modified_since.decode("latin-1"))
+    except (TypeError, ValueError, IndexError):
+        return False  # an unparsable date is ignored, as RFC 9110 says
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return resource.last_modified <= since
+
+
+def answer(
+    resource: Resource,
+    *,
+    head: bool,
+    if_none_match: bytes | None,
+    if_modified_since: bytes | None,
+    accept_encoding: bytes | None,
+) -> Answer:
+    """The response to a GET or HEAD of ``resource`` given the request's headers.
+
+    If-None-Match wins over If-Modified-Since when both are sent (RFC 9110 13.2.2).
+    """
+    use_gzip = resource.gzipped is not None and accept_encoding is not None and accepts_gzip(
+        accept_encoding
+    )
+    if if_none_match is not None:
+        fresh = etag_matches(if_none_match, resource)
+    else:
+        fresh = if_modified_since is not None and unmodified_since(if_modified_since, resource)
+    if fresh:
+        return Answer(304, resource.not_modified_gzip if use_gzip else resource.not_modified, b"")
+    if use_gzip:
+        assert resource.gzipped is not None
+        return Answer(200, resource.full_gzip, b"" if head else resource.gzipped)
+    return Answer(200, resource.full, b"" if head else resource.body)
+
+
+def plain_answer(status: int, text: str, *, head: bool = False, extra: Headers | None = None) -> Answer:
+    """A small uncached text answer (404, 405, errors)."""
+    body = text.encode("utf-8")
+    headers: Headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"cache-control", b"no-store"),
+        *(extra or []),
+    ]
+    return Answer(status, headers, b"" if head else body)
+
+
+def json_answer(status: int, body: bytes, *, head: bool = False) -> Answer:
+    """An uncached JSON answer (health)."""
+    headers: Headers = [
+        (b"content-type", b"application/json; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"cache-control", b"no-store"),
+    ]
+    return Answer(status, headers, b"" if head else body)
+
+
+def not_found(head: bool = False) -> Answer:
+    return plain_answer(404, "404 Not Found\n", head=head)
+
+
+def method_not_allowed(head: bool = False) -> Answer:
+    return plain_answer(405, "405 Method Not Allowed\n", head=head, extra=[(b"allow", ALLOWED_METHODS)])

@@ -19,6 +19,7 @@ import click
 
 from feeds import __version__
 from feeds.app import open_store, run_export, run_ingest
+from feeds.cli_serve import serve
 from feeds.clock import system_clock
 from feeds.config import Config, find_config_path, load_config
 from feeds.errors import ConfigError, FeedsError
@@ -156,6 +157,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 # Commands of other parts of the product register here, one line each, so
 # that the modules stay small and the import graph stays one-way.
+cli.add_command(serve)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Container
-from datetime import datetime, timedelta
+import re
+from collections.abc import Container, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from feeds.model import SourceState
 
 # The store keeps milliseconds; one step is the smallest distinct time.
 TIME_STEP = timedelta(milliseconds=1)
@@ -21,3 +26,244 @@ def first_free_moment(wanted: datetime, taken: Container[datetime]) -> datetime:
     while moment in taken:
         moment += TIME_STEP
     return moment
+
+
+# -- remote sources: when to fetch, how long to back off -------------------
+
+# The first retry after a failure; each further failure doubles it.
+BACKOFF_BASE = 60.0
+# A publisher's hint (ttl, sy:, max-age) may slow us down, but not below once a day.
+HINT_CAP = 86400.0
+_SY_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400,
+               "yearly": 365 * 86400}
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def is_due(state: SourceState, now: datetime) -> bool:
+    """Whether a source should be fetched now on its own schedule."""
+    return not state.disabled and (state.next_due is None or state.next_due <= now)
+
+
+def in_backoff(state: SourceState, now: datetime) -> bool:
+    """Whether a failing source asked (or earned) a pause that has not ended."""
+    return state.backoff_until is not None and state.backoff_until > now
+
+
+def publisher_floor(
+    ttl_minutes: int | None = None,
+    update_period: str | None = None,
+    update_frequency: int | None = None,
+    max_age: float | None = None,
+) -> float | None:
+    """The shortest interval a publisher asks for, in seconds (None: no hint).
+
+    RSS ``ttl`` is minutes; ``sy:updatePeriod``/``sy:updateFrequency`` means
+    "frequency times per period". Capped at a day so one odd value cannot
+    silence a source.
+    """
+    hints: list[float] = []
+    if ttl_minutes and ttl_minutes > 0:
+        hints.append(ttl_minutes * 60.0)
+    period = _SY_PERIODS.get((update_period or "").strip().lower())
+    if period:
+        hints.append(period / max(update_frequency or 1, 1))
+    if max_age and max_age > 0:
+        hints.append(max_age)
+    return min(max(hints), HINT_CAP) if hints else None
+
+
+def skip_forward(moment: datetime, skip_hours: Iterable[int], skip_days: Iterable[str]) -> datetime:
+    """The first moment at or after ``moment`` outside RSS skipHours/skipDays (UTC)."""
+    hours = {h % 24 for h in skip_hours}
+    days = {d.strip().lower() for d in skip_days}
+    if len(hours) >= 24 or days >= set(_DAY_NAMES):
+        return moment  # a publisher that skips everything is ignored
+    for _ in range(24 * 8):
+        utc = moment.astimezone(UTC)
+        if utc.hour not in hours and _DAY_NAMES[utc.weekday()] not in days:
+            return moment
+        moment = utc.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return moment
+
+
+def next_refresh_after(
+    now: datetime,
+    *,
+    interval: float | None,
+    cron: str | None,
+    floor: float | None = None,
+    skip_hours: Iterable[int] = (),
+    skip_days: Iterable[str] = (),
+) -> datetime:
+    """When a source that was just fetched is next due: its interval or cron
+    time, never sooner than the publisher's floor, outside skipped hours/days."""
+    earliest = now + timedelta(seconds=floor or 0)
+    if cron:
+        moment = next_cron_time(cron, max(earliest, now + timedelta(seconds=1)))
+    else:
+        moment = max(now + timedelta(seconds=interval or 3600.0), earliest)
+    return skip_forward(moment, skip_hours, skip_days)
+
+
+def backoff_delay(failures: int, *, cap: float, jitter: float) -> float:
+    """Seconds to wait after ``failures`` consecutive failures.
+
+    Doubles from BACKOFF_BASE; ``jitter`` in [0, 1) (the caller's random draw)
+    spreads it over 0.75x-1.25x so failing sources do not retry in step.
+    Never above ``cap``.
+    """
+    exponent = min(max(failures, 1) - 1, 40)
+    delay = min(cap, BACKOFF_BASE * 2.0**exponent)
+    return min(cap, delay * (0.75 + 0.5 * jitter))
+
+
+def retry_after_time(value: str | None, now: datetime, *, cap: float) -> datetime | None:
+    """When a 429/503 ``Retry-After`` (seconds or an HTTP date) lets us retry,
+    clamped to [now, now + cap]; None when absent or unreadable."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        moment = now + timedelta(seconds=int(text[:12]))
+    else:
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return min(max(moment, now), now + timedelta(seconds=cap))
+
+
+def state_for_url(state: SourceState, url: str) -> SourceState:
+    """A state whose configured URL changed starts afresh (a 410 is forgotten)."""
+    if state.url == url:
+        return state
+    return SourceState(name=state.name, url=url, title=state.title)
+
+
+def state_after_failure(
+    state: SourceState,
+    now: datetime,
+    *,
+    error: str,
+    status: int | None,
+    retry_at: datetime | None,
+    max_backoff: float,
+    jitter: float,
+) -> SourceState:
+    """One more consecutive failure: back off (or wait as Retry-After asks)."""
+    failures = state.error_count + 1
+    until = retry_at or now + timedelta(seconds=backoff_delay(failures, cap=max_backoff, jitter=jitter))
+    return replace(
+        state, last_attempt=now, last_status=status, last_error=error, error_count=failures,
+        backoff_until=until, next_due=until,
+    )
+
+
+def state_after_gone(state: SourceState, now: datetime, *, error: str) -> SourceState:
+    """410 Gone: the source is disabled and not polled again."""
+    return replace(
+        state, last_attempt=now, last_status=410, last_error=error,
+        error_count=state.error_count + 1, disabled=True, backoff_until=None, next_due=None,
+    )
+
+
+def state_after_success(state: SourceState, now: datetime, **changes: object) -> SourceState:
+    """A fetch that worked (200 or 304): errors and backoff are forgotten."""
+    return replace(
+        state, last_attempt=now, last_success=now, last_error=None, error_count=0,
+        backoff_until=None, **changes,  # type: ignore[arg-type]
+    )
+
+
+# -- cron -------------------------------------------------------------------
+
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+
+
+def cron_fields(expression: str) -> tuple[frozenset[int], ...]:
+    """The five fields of a crontab expression as sets; ValueError if malformed.
+
+    Supports ``*``, numbers, ``a-b``, ``*/n``, ``a-b/n`` and lists; day of
+    week 0 and 7 are Sunday.
+    """
+    parts = expression.split()
+    if len(parts) != 5:
+        raise ValueError(f"expected 5 fields, got {expression!r}")
+    fields = []
+    for text, (low, high) in zip(parts, _CRON_RANGES, strict=True):
+        values: set[int] = set()
+        for piece in text.split(","):
+            span, _, step_text = piece.partition("/")
+            step = int(step_text) if step_text else 1
+            if span == "*":
+                start, end = low, high
+            elif "-" in span:
+                start, end = (int(x) for x in span.split("-", 1))
+            else:
+                start = end = int(span)
+            if step < 1 or start < low or end > high or start > end:
+                raise ValueError(f"bad cron field {text!r}")
+            values.update(range(start, end + 1, step))
+        fields.append(frozenset(values))
+    minutes, hours, days, months, weekdays = fields
+    weekdays = frozenset(d % 7 for d in weekdays)
+    return minutes, hours, days, months, weekdays
+
+
+def next_cron_time(expression: str, after: datetime) -> datetime:
+    """The first minute at or after ``after`` (UTC) matching the expression.
+
+    As in cron, when both day of month and day of week are restricted, either
+    may match.
+    """
+    minutes, hours, days, months, weekdays = cron_fields(expression)
+    any_day, any_weekday = len(days) == 31, len(weekdays) == 7
+    start = after.astimezone(UTC)
+    if start.second or start.microsecond:
+        start = start.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    day = start.replace(hour=0, minute=0)
+    for _ in range(366 * 5):
+        weekday = (day.weekday() + 1) % 7  # cron counts from Sunday = 0
+        day_ok = (
+            day.day in days and weekday in weekdays if any_day or any_weekday
+            else day.day in days or weekday in weekdays
+        )
+        if day.month in months and day_ok:
+            for hour in sorted(hours):
+                for minute in sorted(minutes):
+                    moment = day.replace(hour=hour, minute=minute)
+                    if moment >= start:
+                        return moment
+        day += timedelta(days=1)
+    raise ValueError(f"cron expression {expression!r} never matches")
+
+
+_MAX_AGE = re.compile(r"(?:^|[,\s])(?:s-)?max-age\s*=\s*\"?(\d{1,10})", re.I)
+
+
+def max_age_seconds(cache_control: str | None) -> float | None:
+    """``max-age`` of a Cache-Control header, in seconds (None: absent)."""
+    match = _MAX_AGE.search(cache_control or "")
+    return float(match.group(1)) if match else None
+
+
+def refresh_action(state: SourceState, now: datetime, *, enabled: bool, named: bool, force: bool) -> str:
+    """What a refresh does with one source: "fetch", or why not.
+
+    ``force`` ignores due times and backoff but never polls a source that
+    is switched off (``enabled = false``) or gone (410). A source named on
+    its own is fetched even if not due, unless it is backing off.
+    """
+    if not enabled:
+        return "switched off in the config"
+    if state.disabled:
+        return "disabled"
+    if force:
+        return "fetch"
+    if in_backoff(state, now):
+        return f"backing off until {state.backoff_until:%Y-%m-%d %H:%M:%S}Z"
+    if named or is_due(state, now):
+        return "fetch"
+    return f"not due until {state.next_due:%Y-%m-%d %H:%M:%S}Z"

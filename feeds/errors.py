@@ -53,3 +53,18 @@ class FetchError(SourceError):
 
 class ParseError(SourceError):
     """The remote feed's body held no usable feed."""
+
+
+class GoneError(FetchError):
+    """The remote feed answered 410 Gone: the source is disabled, polling stops."""
+
+
+class RetryLaterError(FetchError):
+    """The remote feed answered 429 or 503; ``retry_after`` is its Retry-After value, if any."""
+
+    def __init__(
+        self, message: str, *, subject: str | None = None, status: int | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(message, subject=subject, status=status)
+        self.retry_after = retry_after

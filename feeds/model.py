@@ -145,3 +145,7 @@ class SourceState:
     min_interval: float | None = None  # the publisher's hints (ttl, sy:, max-age), seconds
     disabled: bool = False  # 410 Gone: polling stops
     items: int = 0  # items stored from it
+    title: str | None = None  # the feed's own title, named in the output's provenance
+    warning: str | None = None  # last parse problem of a feed that was still stored
+    skip_hours: tuple[int, ...] = ()  # RSS skipHours (UTC hours the publisher asks us to skip)
+    skip_days: tuple[str, ...] = ()  # RSS skipDays ("Monday", ...)

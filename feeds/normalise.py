@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 # Apostrophes (and look-alikes) are dropped when titles are compared: scraped
 # alt text routinely loses them ("North Koreas Kim" for "North Korea's Kim").
@@ -95,3 +97,103 @@ def item_slug(title: str, key: str) -> str:
     words = slugify(title, max_length=60)
     digest = key_digest(key)[:8]
     return f"{words}-{digest}" if words else digest
+
+
+# -- remote feed entries ----------------------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# An absolute IRI: what an Atom id must be. Guids that are not are scoped by
+# source into a tag: URI, since "1" from two feeds are two stories.
+_ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
+_MAX_ID = 1000
+# A feed dated far ahead would pin its entries to the top of every feed.
+_FUTURE_SLACK = timedelta(days=1)
+
+
+def web_link(href: str | None, base: str | None = None) -> str | None:
+    """``href`` made absolute against ``base``, if it is an http(s) URL; else None.
+
+    Anything else (``javascript:``, ``data:``, ``file:``) is dropped: the link
+    ends up as an ``href`` in our output.
+    """
+    if not href or not href.strip():
+        return None
+    try:
+        url = urljoin(base, href.strip()) if base else href.strip()
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.netloc:
+        return None
+    return url
+
+
+def canonical_link(url: str | None) -> str | None:
+    """The form of a link that two feeds citing the same story agree on.
+
+    Scheme and host lower-cased, default port, fragment and ``utm_*``
+    parameters dropped, no trailing slash. None for anything but http(s).
+    """
+    if not url or web_link(url) is None:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_")
+    ]
+    return urlunsplit((scheme, netloc, parts.path.rstrip("/"), urlencode(query), ""))
+
+
+def remote_entry_key(guid: str | None, link: str | None, title: str, date: str | None) -> str:
+    """What identifies an entry within its feed: guid/id, else link, else title + date."""
+    if guid and guid.strip():
+        return guid.strip()[:_MAX_ID]
+    if link:
+        return link[:_MAX_ID]
+    return "title-date:" + key_digest(f"{title}\0{date or ''}")
+
+
+def remote_item_id(authority: str, source_name: str, entry_key: str) -> str:
+    """The stored id of a remote entry: its own key when that is an absolute IRI
+    (so Atom readers keep it), else a tag: URI scoped by the source."""
+    if _ABSOLUTE_IRI.match(entry_key) and not entry_key.startswith("title-date:"):
+        return entry_key
+    return f"tag:{authority}:source/{slugify(source_name)}/{key_digest(entry_key)}"
+
+
+def remote_item_slug(title: str, item_id: str) -> str:
+    """Slug of a remote item: unique per id, since remote titles repeat (a daily
+    "Morning briefing"); a longer digest keeps 50,000 items apart."""
+    words = slugify(title, max_length=60)
+    digest = hashlib.sha256(item_id.encode("utf-8")).hexdigest()[:12]
+    return f"{words}-{digest}" if words else digest
+
+
+def utc_from_struct(parts: tuple[int, ...] | None) -> datetime | None:
+    """A UTC datetime from a ``time.struct_time``-like tuple (feedparser's dates)."""
+    if not parts:
+        return None
+    try:
+        year, month, day, hour, minute, second = parts[:6]
+        return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def entry_published(date: datetime | None, first_seen: datetime) -> datetime:
+    """An entry's publication time: its own date, else when we first saw it.
+
+    A date more than a day ahead of ``first_seen`` is not believed.
+    """
+    if date is None or date > first_seen + _FUTURE_SLACK:
+        return first_seen
+    return date.astimezone(UTC)

@@ -29,6 +29,7 @@ from store.rows import (
     row_to_origin,
 )
 from store.schema import migrations
+from store.sources import SourcesMixin
 
 _CHUNK = 500  # SQLite's variable limit is far above this; it keeps IN (...) lists short
 _FEED_ALL = "SELECT * FROM items ORDER BY published DESC, id ASC LIMIT ?"
@@ -44,8 +45,9 @@ class ItemVersion(NamedTuple):
     has_link: bool  # items with a link of their own get no page
 
 
-class Store:
-    """Items, their provenance and ingest bookkeeping in one SQLite file."""
+class Store(SourcesMixin):
+    """Items, their provenance and ingest bookkeeping in one SQLite file
+    (remote source state and lookups: ``store.sources``)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

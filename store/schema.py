@@ -69,3 +69,37 @@ def _items_and_seed_files(db: Database) -> None:
         },
         pk="name",
     )
+
+
+@migrations(name="0002_sources")
+def _sources(db: Database) -> None:
+    # What the updater remembers about each remote source between fetches
+    # (feeds.model.SourceState); times are RFC 3339 text like the items'.
+    db.table("sources").create(
+        {
+            "name": str,
+            "url": str,
+            "current_url": str,
+            "etag": str,
+            "last_modified": str,
+            "body_hash": str,
+            "last_attempt": str,
+            "last_success": str,
+            "last_status": int,
+            "last_error": str,
+            "error_count": int,
+            "backoff_until": str,
+            "next_due": str,
+            "min_interval": float,
+            "disabled": int,
+            "title": str,
+            "warning": str,
+            "skip_hours": str,  # JSON list
+            "skip_days": str,  # JSON list
+        },
+        pk="name",
+        not_null={"url", "error_count", "disabled"},
+        defaults={"error_count": 0, "disabled": 0},
+    )
+    # Every new remote item claims a unique `updated`, looked up by day.
+    db.table("items").create_index(["updated"])

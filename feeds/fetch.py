@@ -1,0 +1,188 @@
+"""HTTP for remote feeds (the only requests user).
+
+A ``Fetcher`` holds one ``requests.Session`` (one per worker thread: a
+Session is not safe to share) and performs polite conditional GETs:
+a User-Agent naming us, ``Accept`` for feed types, gzip/deflate, the stored
+ETag/Last-Modified, connect and read timeouts, a total deadline and a cap
+on the (decoded) body size, read as a stream so an endless or bomb-sized
+body costs at most the cap.
+
+Redirects are followed here, not by requests, so that we know which hops
+were permanent: only a chain of 301/308 from the start updates the stored
+URL; a 302/303/307 anywhere stops that. Every foreign exception becomes a
+``FetchError`` naming the source, once, here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+import requests
+
+from feeds import __version__
+from feeds.config import FetchConfig
+from feeds.errors import FetchError, GoneError, RetryLaterError
+
+USER_AGENT = f"newsroom-feeds/{__version__} (+https://pypi.org/project/newsroom-feeds/)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
+    "application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
+)
+PERMANENT_REDIRECTS = frozenset({301, 308})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+_CHUNK = 64 * 1024
+# Response headers the rest of the pipeline uses (the parser and the scheduler).
+_KEPT_HEADERS = (
+    "content-type", "content-location", "content-language", "etag", "last-modified", "cache-control",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    name: str  # the source, named in every error
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    status: int  # 200 (a body) or 304 (not modified)
+    url: str  # where the body came from, after redirects
+    permanent_url: str | None  # the new home a 301/308 chain named, if any
+    body: bytes | None  # None for 304
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+
+class Fetcher:
+    """Conditional GETs with limits; one per thread."""
+
+    def __init__(self, config: FetchConfig) -> None:
+        self.config = config
+        self.session = requests.Session()
+        self.session.headers.update(
+            {"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def fetch(self, request: FetchRequest) -> FetchResult:
+        """GET the feed; FetchError (GoneError, RetryLaterError) on any failure."""
+        try:
+            return self._follow(request, time.monotonic() + self.config.deadline)
+        except FetchError as e:
+            e.subject = e.subject or request.name
+            raise
+        except requests.Timeout as e:
+            raise FetchError(f"timed out: {_reason(e)}", subject=request.name) from e
+        except requests.RequestException as e:
+            raise FetchError(f"{type(e).__name__}: {_reason(e)}", subject=request.name) from e
+        except (OSError, ValueError) as e:  # socket errors surfacing outside requests, bad URLs
+            raise FetchError(f"{type(e).__name__}: {e}", subject=request.name) from e
+
+    def _follow(self, request: FetchRequest, deadline: float) -> FetchResult:
+        url, permanent, only_permanent = request.url, None, True
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.session.get(
+                url, headers=_conditional(request), stream=True, allow_redirects=False,
+                timeout=(self.config.timeout, self.config.timeout),
+            )
+            with response:
+                status = response.status_code
+                if status in REDIRECTS and response.headers.get("location"):
+                    url = urljoin(url, response.headers["location"])
+                    only_permanent = only_permanent and status in PERMANENT_REDIRECTS
+                    permanent = url if only_permanent else permanent
+                    continue
+                headers = {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers}
+                if status == 304:
+                    return FetchResult(304, url, permanent, None, headers)
+                _check_status(response, request.name)
+                body = self._read_body(response, request.name, deadline)
+                return FetchResult(status, url, permanent, body, headers)
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects", subject=request.name)
+
+    def _read_body(self, response: requests.Response, name: str, deadline: float) -> bytes:
+        """The decoded body, at most max_bytes, read before the deadline."""
+        limit = self.config.max_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > limit:
+            raise FetchError(f"body of {declared} bytes is over the {limit}-byte limit", subject=name)
+        # A server trickling bytes never trips the read timeout; this watchdog
+        # cuts the connection when the total deadline passes.
+        watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), _cut, (response,))
+        watchdog.daemon = True
+        watchdog.start()
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise FetchError(f"body is over the {limit}-byte limit", subject=name)
+                if time.monotonic() > deadline:
+                    raise FetchError(f"took longer than {self.config.deadline:g}s", subject=name)
+                chunks.append(chunk)
+        except requests.RequestException as e:
+            if time.monotonic() >= deadline:
+                raise FetchError(f"took longer than {self.config.deadline:g}s", subject=name) from e
+            raise
+        finally:
+            watchdog.cancel()
+        return b"".join(chunks)
+
+
+def _conditional(request: FetchRequest) -> dict[str, str]:
+    headers = {}
+    if request.etag:
+        headers["If-None-Match"] = request.etag
+    if request.last_modified:
+        headers["If-Modified-Since"] = request.last_modified
+    return headers
+
+
+def _check_status(response: requests.Response, name: str) -> None:
+    status = response.status_code
+    if status == 410:
+        raise GoneError("HTTP 410 Gone: the feed was removed", subject=name, status=status)
+    if status in (429, 503):
+        raise RetryLaterError(
+            f"HTTP {status} {response.reason or ''}".strip(), subject=name, status=status,
+            retry_after=response.headers.get("retry-after"),
+        )
+    if not 200 <= status < 300:
+        raise FetchError(f"HTTP {status} {response.reason or ''}".strip(), subject=name, status=status)
+
+
+def _cut(response: requests.Response) -> None:
+    """Shut the socket under a response being read in another thread."""
+    connection = getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _reason(error: Exception) -> str:
+    """The innermost message of a requests/urllib3 error chain (they nest three deep)."""
+    reason: BaseException = error
+    while reason.args and isinstance(reason.args[0], BaseException):
+        reason = reason.args[0]
+    inner = getattr(reason, "reason", None)
+    return str(inner if isinstance(inner, BaseException) else reason)

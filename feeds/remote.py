@@ -1,0 +1,270 @@
+"""Remote entries: from parsed feeds to clean records, and from records to item writes.
+
+``prepare_feed`` runs in the parser processes: bytes -> parse -> sanitise ->
+normalise, returning only picklable records. ``plan_source_writes`` runs in
+the single store writer: given what the store already holds, it decides
+which entries are new, which changed and which are the same story another
+source or a seed already brought. Both are pure.
+
+Who may change a stored item: the source that first brought it (its
+"owner"). A second source that carries the same story only adds itself as
+provenance; otherwise two feeds with different wordings would rewrite the
+item on every refresh, and readers would see it change back and forth.
+Items a seed created are likewise never rewritten by a source.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from feeds.errors import ParseError
+from feeds.model import Item, ItemWrite, Origin
+from feeds.normalise import (
+    canonical_link,
+    entry_published,
+    fold_title,
+    remote_entry_key,
+    remote_item_id,
+    remote_item_slug,
+    web_link,
+)
+from feeds.parse import FeedHints, RawEntry, parse_feed
+from feeds.sanitise import MAX_TITLE, plain_text, safe_html
+from feeds.timeslots import TimeSlots
+from store.sources import RemoteMatches
+
+log = logging.getLogger(__name__)
+
+UNTITLED = "Untitled"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEntry:
+    """A remote entry, cleaned: text is text, HTML is safe, links are absolute."""
+
+    key: str  # its identity within its feed: guid/id, else link, else title + date
+    item_id: str
+    title: str
+    folded: str
+    link: str | None
+    canonical_link: str | None
+    date: datetime | None  # UTC; None: first-seen time applies
+    summary: str | None
+    content_html: str | None
+    author: str | None
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFeed:
+    version: str
+    title: str | None
+    entries: tuple[RemoteEntry, ...]
+    hints: FeedHints = field(default_factory=FeedHints)
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareJob:
+    source: str
+    authority: str
+    url: str  # where the body came from: the base of relative links
+    body: bytes
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseFailure:
+    message: str
+
+
+def prepare_feed(job: PrepareJob) -> RemoteFeed | ParseFailure:
+    """Parse, sanitise and normalise one body; failures come back as data.
+
+    Runs in a worker process, so nothing may escape it as an exception: a
+    crash there would fail every source waiting in the same pool.
+    """
+    try:
+        parsed = parse_feed(job.body, job.headers, job.url)
+        entries: dict[str, RemoteEntry] = {}
+        for raw in parsed.entries:
+            entry = clean_entry(raw, job.source, job.authority, job.url)
+            entries.setdefault(entry.key, entry)  # a feed repeating an entry: the first wins
+        return RemoteFeed(
+            version=parsed.version,
+            title=plain_text(parsed.title, MAX_TITLE),
+            entries=tuple(entries.values()),
+            hints=parsed.hints,
+            warning=parsed.warning,
+        )
+    except ParseError as e:
+        return ParseFailure(e.message)
+    except Exception as e:  # see the docstring
+        log.exception("%s: parsing failed", job.source)
+        return ParseFailure(f"parser failed: {type(e).__name__}: {e}")
+
+
+def clean_entry(raw: RawEntry, source: str, authority: str, feed_url: str) -> RemoteEntry:
+    """One raw entry as a clean record: plain-text title, safe HTML, absolute links."""
+    base = raw.base or feed_url
+    link = web_link(raw.link, base)
+    content = safe_html(raw.content, base)
+    summary = plain_text(raw.summary)
+    title = plain_text(raw.title, MAX_TITLE) or plain_text(raw.summary or raw.content, 80) or link or UNTITLED
+    key = remote_entry_key(raw.guid, link, title, raw.date_text)
+    return RemoteEntry(
+        key=key,
+        item_id=remote_item_id(authority, source, key),
+        title=title,
+        folded=fold_title(title),
+        link=link,
+        canonical_link=canonical_link(link),
+        date=raw.published,
+        summary=summary,
+        content_html=content,
+        author=plain_text(raw.author, 200),
+        categories=tuple(c for c in (plain_text(c, 200) for c in raw.categories) if c),
+    )
+
+
+# -- planning the writes of one source -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTarget:
+    """Where one source's items go and how its provenance reads."""
+
+    name: str
+    feed_url: str
+    feed_title: str | None
+    section: str | None  # slug
+    categories: Mapping[str, str] = field(default_factory=dict)  # folded category -> slug
+    labels: Mapping[str, str] = field(default_factory=dict)  # slug -> label shown
+
+    def section_of(self, entry: RemoteEntry) -> tuple[str | None, str | None]:
+        """(label, slug) of an entry: the first mapped category, else the source's section."""
+        slug = next(
+            (self.categories[c] for c in (fold_title(c) for c in entry.categories) if c in self.categories),
+            self.section,
+        )
+        if slug is None:
+            return None, None
+        return self.labels.get(slug) or slug.replace("-", " ").upper(), slug
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePlan:
+    writes: tuple[ItemWrite, ...]
+    changed_sections: frozenset[str]
+    items_changed: int  # new items plus items whose content changed
+
+
+def plan_source_writes(
+    target: SourceTarget, feed: RemoteFeed, matches: RemoteMatches, slots: TimeSlots, now: datetime
+) -> SourcePlan:
+    """The writes one parsed feed needs, given the stored items it may match."""
+    writes: list[ItemWrite] = []
+    changed: set[str] = set()
+    count = 0
+    used: set[str] = set()
+    for entry in feed.entries:
+        origin = Origin(
+            kind="source", name=target.name, url=target.feed_url, title=target.feed_title,
+            entry_id=entry.key, first_seen=now, last_seen=now,
+        )
+        existing = find_match(entry, matches, target.name, now)
+        if existing is not None and existing.id in used:
+            continue  # two entries of one feed met the same stored story
+        label, slug = target.section_of(entry)
+        item: Item | None
+        if existing is None:
+            item = new_item(entry, label, slug, slots, now)
+        elif owns(existing, target.name, entry):
+            item = changed_item(existing, entry, label, slug, slots, now)
+        else:
+            item = None
+        if item is not None:
+            count += 1
+            changed.update(s for s in ("all", item.section_slug, existing and existing.section_slug) if s)
+        elif existing is not None and not _has_origin(existing, target.name):
+            item = existing  # provenance only; the output now names this source too
+            changed.update(s for s in ("all", existing.section_slug) if s)
+        if item is not None:
+            used.add(item.id)
+            writes.append(ItemWrite(item=item, canonical_link=entry.canonical_link, origins=(origin,)))
+    return SourcePlan(tuple(writes), frozenset(changed), count)
+
+
+def find_match(entry: RemoteEntry, matches: RemoteMatches, source: str, now: datetime) -> Item | None:
+    """The stored item an entry is: the same entry of this source, the same id,
+    or the same story (canonical link, or folded title on the same day) from
+    another source or a seed."""
+    if (item := matches.by_entry.get(entry.key)) is not None:
+        return item
+    item = matches.by_id.get(entry.item_id)
+    if item is not None and not _other_entry_of(item, source, entry.key):
+        return item
+    for item in matches.by_link.get(entry.canonical_link or "", ()):
+        if not _other_entry_of(item, source, entry.key):
+            return item
+    day = entry_published(entry.date, now).astimezone(UTC).date()
+    for item in matches.by_key.get(entry.folded, ()):
+        if item.published.astimezone(UTC).date() == day and not _other_entry_of(item, source, entry.key):
+            return item
+    return None
+
+
+def owns(item: Item, source: str, entry: RemoteEntry) -> bool:
+    """Whether ``source`` may rewrite ``item``: it created it and was first to bring it."""
+    if item.id != entry.item_id:
+        return False
+    remote = [o for o in item.origins if o.kind == "source"]
+    if not remote:
+        return True
+    far_past = datetime.min.replace(tzinfo=UTC)
+    first = min(remote, key=lambda o: (o.first_seen or far_past, o.name))
+    return first.name == source
+
+
+def new_item(
+    entry: RemoteEntry, label: str | None, slug: str | None, slots: TimeSlots, now: datetime
+) -> Item:
+    """A story first seen now: published on its own date (else now), on a free millisecond."""
+    moment = slots.claim(entry_published(entry.date, now))
+    return Item(
+        id=entry.item_id, key=entry.folded, slug=remote_item_slug(entry.title, entry.item_id),
+        title=entry.title, kind="entry", published=moment, updated=moment, section=label,
+        section_slug=slug, link=entry.link, summary=entry.summary, content_html=entry.content_html,
+        author=entry.author,
+    )
+
+
+def changed_item(
+    existing: Item, entry: RemoteEntry, label: str | None, slug: str | None, slots: TimeSlots,
+    now: datetime,
+) -> Item | None:
+    """The owner's new version of a stored item, or None when a reader would see no change.
+
+    ``published`` never moves (an undated entry keeps its first-seen time);
+    ``updated`` moves to now.
+    """
+    candidate = replace(
+        existing, title=entry.title, key=entry.folded, kind="entry", link=entry.link,
+        summary=entry.summary, content_html=entry.content_html, author=entry.author,
+        section=label, section_slug=slug,
+    )
+    if candidate.content_hash() == existing.content_hash():
+        return None
+    return replace(candidate, updated=slots.claim(max(now, existing.updated)))
+
+
+def _has_origin(item: Item, source: str) -> bool:
+    return any(o.kind == "source" and o.name == source for o in item.origins)
+
+
+def _other_entry_of(item: Item, source: str, key: str) -> bool:
+    """The item is a different entry of the same source (feeds repeat titles)."""
+    return any(o.kind == "source" and o.name == source and o.entry_id != key for o in item.origins)

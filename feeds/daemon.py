@@ -30,6 +30,7 @@ from feeds.config import Config
 from feeds.daemon_site import PublishedSite, PublishReport, sync_export
 from feeds.errors import FeedsError
 from feeds.ingest import IngestReport
+from feeds.model import SourceState
 from feeds.scheduler import JobSpec, seeds_job, source_job
 from store import Store
 
@@ -298,7 +299,7 @@ class Daemon:
         """(status, JSON) for /healthz: 503 when the store cannot be read."""
         try:
             items = self.store.count_items()
-            sources = [_source_health(s) for s in _source_states(self.store)]
+            sources = [_source_health(s) for s in self.store.source_states()]
         except FeedsError as e:
             body: dict[str, Any] = {"ok": False, "error": str(e)}
             return 503, json.dumps(body).encode("utf-8")
@@ -359,13 +360,7 @@ class Daemon:
         return True
 
 
-def _source_states(store: Store) -> list[Any]:
-    # The sources table arrives with the remote-sources work; until then there are none.
-    states = getattr(store, "source_states", None)
-    return list(states()) if states is not None else []
-
-
-def _source_health(state: Any) -> dict[str, Any]:
+def _source_health(state: SourceState) -> dict[str, Any]:
     return {
         "name": state.name,
         "url": state.url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,6 +16,7 @@ from feeds.config import Config, SourceConfig
 from feeds.daemon import Daemon, Pending, add_changes, publish_delay
 from feeds.daemon_site import next_last_modified
 from feeds.http_resources import make_resource
+from feeds.model import SourceState
 from feeds.serve import call_app, create_app
 from store import Store
 from tests.conftest import NOW
@@ -262,3 +264,17 @@ def test_last_modified_never_goes_back_when_bytes_change() -> None:
     assert next_last_modified(NOW.replace(year=2020), old, b"old bytes") == NOW
     assert next_last_modified(NOW.replace(year=2030), old, b"new bytes").year == 2030
     assert next_last_modified(NOW, None, b"x") == NOW
+
+
+def test_health_lists_each_source_with_its_last_success_and_error(daemon: Daemon, store: Store) -> None:
+    store.save_source_state(
+        SourceState(name="wire", url="https://wire.example/feed", last_success=NOW,
+                    last_error="HTTP 503", last_status=503, error_count=1)
+    )
+    status, body = daemon.health()
+    assert status == 200
+    (wire,) = json.loads(body)["sources"]
+    assert wire["name"] == "wire"
+    assert wire["last_success"] == "2026-01-05T12:00:00Z"
+    assert wire["last_error"] == "HTTP 503" and wire["last_status"] == 503
+    assert wire["disabled"] is False

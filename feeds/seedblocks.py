@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from feeds.model import Kind, SeedItem
 from feeds.seedlines import (
+    MAX_HEADING,
     SeedLines,
     date_prefix,
     header_prefix,
@@ -22,10 +23,13 @@ from feeds.seedlines import (
     is_heading,
     is_sentence,
     is_short_label,
+    loosely_equal,
     row_title,
-    same_title,
     section_label,
+    title_tail,
 )
+
+_DATE_WORDS = frozenset({"date", "Date", "DATE"})
 
 
 def read_mentions(lines: SeedLines) -> list[SeedItem]:
@@ -42,10 +46,14 @@ class _Reader:
         self.nbsp_before = lines.nbsp_before
         self.nbsp_at_end = lines.nbsp_at_end
         self.size = len(texts)
-        # Computed once: every later decision asks "is line i a header?" or
-        # "is line i a row?" several times.
-        self.prefixes = [header_prefix(texts[i], texts[i + 1]) for i in range(self.size - 1)]
-        self.prefixes.append(None)
+        # Computed once: every later decision asks "is line i a header?",
+        # "is line i this title again?" or "is line i a row?" several times.
+        # A line is a header or a repeat only if its tail (last word) matches.
+        self.tails = tails = [title_tail(t) for t in texts]
+        self.prefixes: list[str | None] = [None] * self.size
+        for i in range(self.size - 1):
+            if tails[i] == tails[i + 1]:
+                self.prefixes[i] = header_prefix(texts[i], texts[i + 1])
         self.rows = [row_title(t) if t[0].isdigit() else None for t in texts]
         self.date: str | None = None
         self.items: list[SeedItem] = []
@@ -58,30 +66,44 @@ class _Reader:
 
     def _step(self, i: int) -> int:
         """Read the block starting at line ``i``; return the line after it."""
-        if self._starts_listing(i):
+        if self._starts_listing(i, over_pairs=True):
             return self._read_listing(i + 1)
         if self.rows[i] is not None:
             return self._read_rows(i)
         prefix = self.prefixes[i]
         if prefix is not None:
-            return self._read_page(i, prefix)
+            if self._starts_listing(i + 1):
+                self._read_prefix(prefix)
+                return i + 1  # a listing page titled like its heading: the heading is no story
+            return self._read_page(i + 2, self.texts[i + 1], prefix)
         dated = date_prefix(self.texts[i])
-        if dated is not None and not dated[1]:
-            self.date = dated[0]  # a bare `date YYYY-MM-DD` line still dates what follows
+        if dated is None:
+            return i + 1
+        self.date, title = dated
+        if title and not is_heading(title):
+            # A `date` header whose title is not repeated is still unmistakably a page.
+            return self._read_page(i + 1, title, None)
         return i + 1
 
     # -- what a line is -------------------------------------------------------
 
-    def _starts_listing(self, i: int) -> bool:
-        """A listing heading: a known one, or a short label over row 1 or a pair."""
+    def _starts_listing(self, i: int, over_pairs: bool = False) -> bool:
+        """A listing heading: a known one, or a short label over row 1.
+
+        With ``over_pairs``, also a short label over an (alt text, title) pair.
+        Only outside a page: there a dateline over the title repeated twice
+        (image alt text and caption) has the same shape.
+        """
         text = self.texts[i]
+        if len(text) > MAX_HEADING:
+            return False  # the common case, a paragraph: skip the calls below
         if is_heading(text):
             return True
         if self.prefixes[i] is not None or not is_short_label(text) or i + 1 >= self.size:
             return False
         if is_first_row(self.texts[i + 1]):
             return True
-        return i + 2 < self.size and same_title(self.texts[i + 1], self.texts[i + 2])
+        return over_pairs and i + 2 < self.size and self._same(i + 1, self.texts[i + 2], self.tails[i + 2])
 
     def _ends_body(self, j: int) -> bool:
         """Whether line ``j`` starts a new block, so a body (or lead) stops before it."""
@@ -91,12 +113,15 @@ class _Reader:
             return True
         if self._starts_listing(j):
             return True
+        text = self.texts[j]
+        if text[:4] in _DATE_WORDS and date_prefix(text) is not None:
+            return True  # a `date` header, even one whose title is not repeated
         row = self.rows[j]
         if row is None:
             return False
         # A numbered list inside an article is text; a row after the closing
         # U+00A0 line, or one whose title repeats, starts LATEST NEWS.
-        return self.nbsp_before[j] or (j + 1 < self.size and same_title(self.texts[j + 1], row))
+        return self.nbsp_before[j] or (j + 1 < self.size and self._same(j + 1, row, title_tail(row)))
 
     def _page_goes_on(self, j: int) -> bool:
         """After a block's text: a U+00A0 closer or a listing says it was a page."""
@@ -127,7 +152,7 @@ class _Reader:
                 break
             self._emit(title, "headline")
             k += 1
-            if k < self.size and same_title(self.texts[k], title):
+            if k < self.size and self._same(k, title, title_tail(title)):
                 k += 1
         return k
 
@@ -137,7 +162,7 @@ class _Reader:
             if is_heading(self.texts[k]) or self.rows[k] is not None:
                 break
             alt, title = self.texts[k], self.texts[k + 1]
-            if same_title(alt, title):
+            if self._same(k, title, self.tails[k + 1]):
                 if self._opens_page(k):
                     break
                 self._emit(title, "headline")
@@ -145,7 +170,7 @@ class _Reader:
             elif (
                 self.prefixes[k] is None
                 and k + 2 < self.size
-                and same_title(title, self.texts[k + 2])
+                and self._same(k + 1, self.texts[k + 2], self.tails[k + 2])
                 and not is_sentence(alt)
             ):
                 self._emit(alt, "headline")  # an image without alt text: the title stands alone
@@ -156,23 +181,25 @@ class _Reader:
 
     # -- pages and teasers ----------------------------------------------------
 
-    def _read_page(self, i: int, prefix: str) -> int:
-        """A header line, its title, then an optional lead and body paragraphs."""
-        title = self.texts[i + 1]
+    def _read_prefix(self, prefix: str) -> tuple[bool, str | None]:
+        """Apply a header prefix: a `date` sets the date context. Returns
+        (whether it was a date header, the section label it shows)."""
         dated = date_prefix(prefix)
-        if dated is not None:
-            self.date, rest = dated
-            section = section_label(rest) if rest else None
-        else:
-            section = section_label(prefix)
-        if self._starts_listing(i + 1):
-            return i + 1  # a listing page titled like its heading: the heading is no story
-        j = self._skip_title(i + 2, title)
-        dateline, author, j = self._read_lead(j, title)
-        body, j = self._read_body(j, title)
+        if dated is None:
+            return False, section_label(prefix)
+        self.date, rest = dated
+        return True, section_label(rest) if rest else None
+
+    def _read_page(self, j: int, title: str, prefix: str | None) -> int:
+        """A page or teaser from line ``j`` on (after its title): lead, then body paragraphs."""
+        dated, section = self._read_prefix(prefix) if prefix is not None else (True, None)
+        tail = title_tail(title)
+        j = self._skip_title(j, title, tail)
+        dateline, author, j = self._read_lead(j, title, tail)
+        body, j = self._read_body(j, title, tail)
         # Only a rendered label heads a teaser; date headers, template debris
         # or no prefix at all head a page.
-        teaser = dated is None and section is not None and not (dateline or author)
+        teaser = not dated and section is not None and not (dateline or author)
         if body and not (teaser and len(body) == 1 and not self._page_goes_on(j)):
             self._emit(title, "article", section, dateline, author, tuple(body))
         elif teaser and not self._page_goes_on(j):
@@ -181,12 +208,17 @@ class _Reader:
             self._emit(title, "headline", section)
         return j
 
-    def _skip_title(self, j: int, title: str) -> int:
-        while j < self.size and same_title(self.texts[j], title):
+    def _same(self, k: int, title: str, tail: str) -> bool:
+        """Whether line ``k`` renders ``title`` (whose tail is ``tail``)."""
+        text = self.texts[k]
+        return text == title or (self.tails[k] == tail and loosely_equal(text, title))
+
+    def _skip_title(self, j: int, title: str, tail: str) -> int:
+        while j < self.size and self._same(j, title, tail):
             j += 1
         return j
 
-    def _read_lead(self, j: int, title: str) -> tuple[str | None, str | None, int]:
+    def _read_lead(self, j: int, title: str, tail: str) -> tuple[str | None, str | None, int]:
         """The dateline and/or byline between the title and the body."""
         dateline: str | None = None
         author: str | None = None
@@ -198,16 +230,15 @@ class _Reader:
                 author = text
             else:
                 break
-            j = self._skip_title(j + 1, title)
+            j = self._skip_title(j + 1, title, tail)
         return dateline, author, j
 
-    def _read_body(self, j: int, title: str) -> tuple[list[str], int]:
+    def _read_body(self, j: int, title: str, tail: str) -> tuple[list[str], int]:
         """Paragraphs up to the next block; image gaps (blank runs) do not stop it."""
         body: list[str] = []
         while j < self.size and not self._ends_body(j):
-            text = self.texts[j]
-            if not same_title(text, title):
-                body.append(text)
+            if not self._same(j, title, tail):
+                body.append(self.texts[j])
             j += 1
         return body, j
 

@@ -84,7 +84,6 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 # A title is never longer than this; a longer line cannot be a repeated title.
 _MAX_TITLE = 300
 _EDGE_PUNCT = "\"'”’»)].,:;!?…“‘«([-–—"
-_SENTENCE_END = frozenset(".!?…")
 _CLOSERS = "\"'”’»)]"
 
 
@@ -154,16 +153,18 @@ def story_key(title: str) -> str:
 
 
 def loose_key(text: str) -> str:
-    """Letters and digits only, unaccented, case folded: for matching alt text to titles.
+    """Letters and digits only, unaccented: for matching alt text to titles.
 
-    Coarser than ``fold_title`` on purpose: it only decides whether two
-    adjacent lines render one title, never the identity of a story.
+    Coarser than ``fold_title`` on purpose (it only decides whether two
+    adjacent lines render one title, never the identity of a story), but
+    case-sensitive: a repeat keeps its case, and `Ankara?` ending a title
+    must not match the dateline `ANKARA` below it.
     """
-    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKD", text.casefold()))
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKD", text))
 
 
 def title_tail(text: str) -> str:
-    """The last word, letters and digits only, case folded: a cheap first test of sameness.
+    """The last word, letters and digits only: a cheap first test of sameness.
 
     Two renderings of one title (apostrophes dropped, other quotes) still end
     in the same tail; most pairs of different lines do not.
@@ -173,7 +174,7 @@ def title_tail(text: str) -> str:
         word = word.strip(_EDGE_PUNCT)  # usually enough, and cheaper than the regex
         if not word.isalnum():
             word = _NOT_ALNUM.sub("", word)
-    return word.casefold()
+    return word
 
 
 def loosely_equal(a: str, b: str) -> bool:
@@ -290,9 +291,17 @@ def is_byline(line: str) -> bool:
 
 
 def is_sentence(line: str) -> bool:
-    """Reads like a body paragraph rather than a title."""
+    """Reads like a body paragraph rather than a title.
+
+    Titles almost never end with a full stop (an abbreviation like `U.S.`
+    aside), though they may end with `?` or `!`; very long lines are
+    paragraphs whatever their end.
+    """
     words = line.count(" ") + 1
     if words >= 30:
         return True
-    end = line.rstrip(_CLOSERS)[-1:]
-    return words >= 6 and end in _SENTENCE_END
+    stripped = line.rstrip(_CLOSERS)
+    if not stripped.endswith(".") or words < 3:
+        return False
+    last = stripped[stripped.rfind(" ") + 1 : -1]
+    return "." not in last  # `U.S.` ends a title, not a sentence

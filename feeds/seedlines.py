@@ -38,28 +38,7 @@ _DATELINE = re.compile(r"[^\W\d_](?:[^\W\d_]|[ .,'’/()–—-])*")
 # A byline word: a name (`Barçın`, `O’Neil`, `Jean-Paul`) or an initial (`M.`);
 # lower-case words are allowed only as name particles.
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*\.?")
-_NAME_PARTICLES = frozenset(
-    [
-        "de",
-        "da",
-        "di",
-        "du",
-        "del",
-        "der",
-        "den",
-        "van",
-        "von",
-        "bin",
-        "ibn",
-        "al",
-        "el",
-        "la",
-        "le",
-        "y",
-        "and",
-        "&",
-    ]
-)
+_NAME_PARTICLE = re.compile(r"de|da|di|du|del|der|den|van|von|bin|ibn|al|el|la|le|y|and|&")
 # Headings of listing blocks; they are never items. None is longer than this.
 MAX_HEADING = 30
 LIST_HEADINGS = frozenset(
@@ -183,11 +162,6 @@ def loosely_equal(a: str, b: str) -> bool:
     return bool(key) and key == loose_key(b)
 
 
-def same_title(a: str, b: str) -> bool:
-    """Whether two lines render the same title (alt text vs title, repeated title)."""
-    return a == b or (title_tail(a) == title_tail(b) and loosely_equal(a, b))
-
-
 def header_prefix(line: str, following: str) -> str | None:
     """The prefix of a header line whose remainder is ``following``, else None.
 
@@ -287,7 +261,7 @@ def is_byline(line: str) -> bool:
     words = line.split(" ")
     if not 2 <= len(words) <= 6 or not words[0][:1].isupper() or not words[-1][:1].isupper():
         return False
-    return all(w in _NAME_PARTICLES or (w[0].isupper() and _NAME_WORD.fullmatch(w)) for w in words)
+    return all(_NAME_PARTICLE.fullmatch(w) or (w[0].isupper() and _NAME_WORD.fullmatch(w)) for w in words)
 
 
 def is_sentence(line: str) -> bool:

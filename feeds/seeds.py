@@ -24,9 +24,9 @@ from feeds.seedlines import split_lines, story_key
 __all__ = ["decode_seed", "merge_forms", "merge_items", "parse_seed"]
 
 # The likely legacy encoding: the site is Turkish. Windows-1254 differs from
-# Windows-1252 in six letters only, and those are exactly ğĞıİşŞ.
+# Windows-1252 only in ğĞıİşŞ (where 1252 has Icelandic letters) and in two
+# bytes it leaves undefined, so it is tried first and 1252 only after it fails.
 _LEGACY = "cp1254"
-_TURKISH_ONLY = frozenset("ğĞıİşŞ")
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _ASCII_BYTES = bytes(range(128))
 # C0/C1 control characters other than tab, newlines and form feed: text has
@@ -90,19 +90,11 @@ def _decode_legacy(data: bytes) -> str:
         # Pasted fragments in an otherwise UTF-8 file: decoding the whole file
         # as a code page would garble every correct letter.
         return data.decode("utf-8", errors=_STRAY_BYTES)
-    candidates: dict[str, str] = {}
     for encoding in (_LEGACY, "cp1252"):
         try:
-            candidates[encoding] = data.decode(encoding)
+            return data.decode(encoding)
         except UnicodeDecodeError:
-            continue
-    turkish = candidates.get(_LEGACY)
-    if turkish is not None and not _TURKISH_ONLY.isdisjoint(turkish):
-        return turkish
-    if candidates:
-        # Without Turkish-only letters the two code pages agree on letters;
-        # prefer the site's own.
-        return candidates.get(_LEGACY) or candidates["cp1252"]
+            continue  # a byte the code page leaves undefined
     return _decode_detected(data)
 
 
@@ -120,9 +112,8 @@ def parse_seed(text: str) -> list[SeedItem]:
     Pure and total: never raises, same input gives the same output. Mentions
     of one story (same ``fold_title``) are merged with ``merge_items``.
     """
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    # Parsed titles are NFC and collapsed already, so the cheaper key applies.
+    # No BOM handling needed: split_lines drops U+FEFF with the other invisible
+    # characters. Its lines are NFC and collapsed, so the cheaper key applies.
     return _merge(read_mentions(split_lines(text)), story_key)
 
 

@@ -69,14 +69,16 @@ def next_last_modified(computed: datetime, previous: Resource | None, body: byte
     return computed
 
 
-def page_versions(store: Store, labels: dict[str, str | None]) -> dict[str, str]:
-    """slug -> version of every item page; a page's bytes change only with its version.
+def page_versions(store: Store, labels: dict[str, str | None]) -> dict[str, int]:
+    """slug -> fingerprint of every item page; a page's bytes change only with it.
 
-    A page shows its item and its section's name, so both are in the version.
+    A page shows its item and its section's name, so both are in the
+    fingerprint. It is a hash (an int) rather than text because 50,000 of them
+    stay in memory; it is only ever compared within this process.
     """
     return {
-        v.slug: f"{v.content_hash}|{labels.get(v.section_slug) if v.section_slug else ''}"
-        for v in store.item_versions()
+        v.slug: hash((v.content_hash, labels.get(v.section_slug) if v.section_slug else None))
+        for v in store.iter_item_versions()
         if not v.has_link
     }
 
@@ -97,9 +99,9 @@ class PublishedSite:
         self.config = config
         self.max_age = int(config.server.max_age)
         self._resources: dict[str, Resource] = {}  # tree path -> resource
-        self._versions: dict[str, str] = {}  # page slug -> version
+        self._versions: dict[str, int] = {}  # page slug -> fingerprint
         self._labels: dict[str, str | None] = {}
-        self._pages: OrderedDict[str, tuple[str, Resource]] = OrderedDict()
+        self._pages: OrderedDict[str, tuple[int, Resource]] = OrderedDict()
         self._page_cache = page_cache
         self._pages_lock = threading.Lock()
         self._build_lock = threading.Lock()
@@ -113,6 +115,13 @@ class PublishedSite:
     def knows_page(self, slug: str) -> bool:
         """Whether an item page exists (a dictionary lookup; never reads the store)."""
         return slug in self._versions
+
+    def cached_page(self, slug: str) -> Resource | None:
+        """An item page already rendered and still current; never reads the store."""
+        version = self._versions.get(slug)
+        with self._pages_lock:
+            cached = self._pages.get(slug)
+        return cached[1] if cached is not None and cached[0] == version else None
 
     def item_page(self, slug: str) -> Resource | None:
         """An item's page, rendered on first request and cached until it changes.

@@ -79,11 +79,12 @@ def make_resource(body: bytes, content_type: str, last_modified: datetime, max_a
     gzip_etag = strong_etag(body, "-gz")
     modified = last_modified.astimezone(UTC).replace(microsecond=0)
     modified_text = http_date(modified).encode("ascii")
-    common: Headers = [
-        (b"cache-control", f"public, max-age={max_age}".encode("ascii")),
-        (b"last-modified", modified_text),
-        (b"vary", b"Accept-Encoding"),
-    ]
+    cache = (b"cache-control", f"public, max-age={max_age}".encode("ascii"))
+    vary = (b"vary", b"Accept-Encoding")
+    common: Headers = [cache, (b"last-modified", modified_text), vary]
+    # A 304 repeats what a cache must refresh (RFC 9110 15.4.5): ETag, Cache-Control
+    # and Vary. Last-Modified is unchanged, so it is left out: every header costs here.
+    revalidated: Headers = [cache, vary]
     typed = [(b"content-type", content_type.encode("ascii")), *common]
     full = [*typed, (b"etag", etag), (b"content-length", str(len(body)).encode("ascii"))]
     full_gzip = full
@@ -96,8 +97,8 @@ def make_resource(body: bytes, content_type: str, last_modified: datetime, max_a
         body=body, gzipped=gzipped, etag=etag, gzip_etag=gzip_etag,
         last_modified=modified, last_modified_text=modified_text,
         full=full, full_gzip=full_gzip,
-        not_modified=[*common, (b"etag", etag)],
-        not_modified_gzip=[*common, (b"etag", gzip_etag if gzipped is not None else etag)],
+        not_modified=[*revalidated, (b"etag", etag)],
+        not_modified_gzip=[*revalidated, (b"etag", gzip_etag if gzipped is not None else etag)],
     )
 
 

@@ -69,32 +69,36 @@ def create_app(site: PublishedSite, health: Health, *, mount: str = "/") -> ASGI
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # lifespan and websockets: nothing to do
-        reply = await respond(scope)
-        await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
-        await send({"type": "http.response.body", "body": reply.body})
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug('"%s %s" %d %d', scope["method"], scope["path"], reply.status, len(reply.body))
-
-    async def respond(scope: Scope) -> Answer:
         method = scope["method"]
         head = method == "HEAD"
         if method != "GET" and not head:
-            return method_not_allowed()
-        rel = tree_path(scope["path"], mount)
-        if rel is None:
+            reply = method_not_allowed()
+        else:
+            rel = tree_path(scope["path"], mount)
+            resource = site.resource(rel) if rel is not None else None
+            if resource is not None:  # feeds, index, OPML: no await before the answer
+                reply = respond_with(resource, scope["headers"], head)
+            else:
+                reply = await respond_slowly(rel, scope, head)
+        await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
+        await send({"type": "http.response.body", "body": reply.body})
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug('"%s %s" %d %d', method, scope["path"], reply.status, len(reply.body))
+
+    async def respond_slowly(rel: str | None, scope: Scope, head: bool) -> Answer:
+        """Health, item pages and 404s: whatever is not a pre-built resource."""
+        if rel == HEALTH_PATH:
+            status, body = await asyncio.to_thread(health)
+            return json_answer(status, body, head=head)
+        slug = page_slug(rel) if rel is not None else None
+        if slug is None or not site.knows_page(slug):
             return not_found(head)
-        resource = site.resource(rel)
+        resource = site.cached_page(slug)
         if resource is None:
-            if rel == HEALTH_PATH:
-                status, body = await asyncio.to_thread(health)
-                return json_answer(status, body, head=head)
-            slug = page_slug(rel)
-            if slug is None or not site.knows_page(slug):
-                return not_found(head)
             # A page not yet cached is read from the store: keep the event loop free.
             resource = await asyncio.to_thread(site.item_page, slug)
-            if resource is None:
-                return not_found(head)
+        if resource is None:
+            return not_found(head)
         return respond_with(resource, scope["headers"], head)
 
     return app
@@ -171,9 +175,9 @@ class HttpServer:
     def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
         self.socket = sock
         config = uvicorn.Config(
-            app, http="httptools", loop="asyncio", lifespan="off", log_config=None,
+            app, http="httptools", loop="auto", lifespan="off", log_config=None,
             access_log=False, server_header=False, timeout_graceful_shutdown=2,
-            backlog=2048,
+            backlog=2048, proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

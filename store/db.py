@@ -226,10 +226,20 @@ class Store(SourcesMixin):
         """Stored items by permalink slug (the daemon renders item pages on demand)."""
         return {item.slug: item for item in self._with_origins(self._rows_where_in("items", "slug", slugs))}
 
-    def item_versions(self) -> list[ItemVersion]:
-        """Slug, content hash, section and link of every item: enough for the
-        daemon to tell which permalink pages changed without loading 50,000 items."""
-        sql = "SELECT slug, content_hash, section_slug, link IS NOT NULL FROM items"
-        with self._guard("reading item versions") as db:
-            rows = db.execute(sql).fetchall()
-        return [ItemVersion(r[0], r[1], r[2], bool(r[3])) for r in rows]
+    def iter_item_versions(self, batch: int = 5000) -> Iterator[ItemVersion]:
+        """Slug, content hash, section and link of every item, a batch at a time:
+        enough for the daemon to tell which permalink pages changed without
+        holding 50,000 items (or rows) in memory at once."""
+        sql = (
+            "SELECT slug, content_hash, section_slug, link IS NOT NULL FROM items"
+            " WHERE slug > ? ORDER BY slug LIMIT ?"
+        )
+        last = ""
+        while True:
+            with self._guard("reading item versions") as db:
+                rows = db.execute(sql, [last, batch]).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield ItemVersion(row[0], row[1], row[2], bool(row[3]))
+            last = rows[-1][0]

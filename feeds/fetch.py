@@ -172,9 +172,14 @@ def _check_status(response: requests.Response, name: str) -> None:
 
 def _cut(response: requests.Response) -> None:
     """Shut the socket under a response being read in another thread."""
-    connection = getattr(response.raw, "_connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
+    # Private attributes, looked up defensively: urllib3 keeps the connection
+    # while it may be reused; http.client drops it for a response that will
+    # close, and then only the response's socket reader holds the socket.
+    sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+    if sock is None:
+        reader = getattr(getattr(response.raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
 

@@ -114,9 +114,10 @@ def _raw_entry(entry: Any) -> RawEntry:
         content, summary = _as_html(entry.get("summary_detail"), summary), None
     elif summary is not None:
         summary = _as_html(entry.get("summary_detail"), summary)
-    published = entry.get("published_parsed") or entry.get("created_parsed")
-    updated = entry.get("updated_parsed")
-    date_text = entry.get("published") or entry.get("updated")
+    # dict.get: feedparser's own get() maps a missing updated to published, with a warning.
+    published = dict.get(entry, "published_parsed") or dict.get(entry, "created_parsed")
+    updated = dict.get(entry, "updated_parsed")
+    date_text = dict.get(entry, "published") or dict.get(entry, "updated")
     detail = entry.get("content", [{}])[0] if entry.get("content") else entry.get("summary_detail") or {}
     return RawEntry(
         guid=_text(entry.get("id")),

@@ -20,6 +20,7 @@ import click
 from feeds import __version__
 from feeds.app import open_store, run_export, run_ingest
 from feeds.cli_serve import serve
+from feeds.cli_sources import refresh, run_refresh, status
 from feeds.clock import system_clock
 from feeds.config import Config, find_config_path, load_config
 from feeds.errors import ConfigError, FeedsError
@@ -118,6 +119,8 @@ def export(ctx: click.Context, out_dir: Path | None, offline: bool) -> None:
         with open_store(config) as store:
             report = run_ingest(store, config, system_clock)
             _print_ingest(report)
+            if not offline and config.sources:
+                run_refresh(store, config, None, force=False)
             exported = run_export(store, config, target)
     except FeedsError as e:
         fail(e)
@@ -130,34 +133,11 @@ def export(ctx: click.Context, out_dir: Path | None, offline: bool) -> None:
     )
 
 
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Show every section and its items."""
-    config = get_config(ctx)
-    try:
-        with open_store(config) as store:
-            sections = store.sections()
-            total = store.count_items()
-    except FeedsError as e:
-        fail(e)
-    rows = [
-        {"slug": s.slug, "label": s.label, "items": s.items,
-         "newest": s.newest.strftime("%Y-%m-%dT%H:%M:%SZ") if s.newest else None}
-        for s in sections
-    ]
-    if as_json:
-        click.echo(json.dumps({"items": total, "sections": rows}, ensure_ascii=False, indent=2))
-        return
-    click.echo(f"items: {total}")
-    for row in rows:
-        click.echo(f"section {row['slug']}: {row['items']} items, newest {row['newest']}")
-
-
 # Commands of other parts of the product register here, one line each, so
 # that the modules stay small and the import graph stays one-way.
 cli.add_command(serve)
+cli.add_command(refresh)
+cli.add_command(status)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 from feeds.errors import SeedError
 from feeds.model import SeedItem
 from feeds.normalise import collapse_space, fold_title
-from feeds.seedlines import split_lines, story_key
+from feeds.seedlines import (
+    header_prefix,
+    is_byline,
+    is_dateline,
+    section_label,
+    split_lines,
+    story_key,
+)
 from feeds.seeds import decode_seed, merge_forms, merge_items, parse_seed
 
 DATA = Path(__file__).parent / "data" / "seeds"
@@ -50,6 +57,63 @@ def test_public_seed_matches_the_shared_expected_output() -> None:
     assert len(got) == len(expected) == 14
     for want, have in zip(expected, got, strict=True):
         assert {key: have[key] for key in want} == want
+
+
+# -- line shapes --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "following", "prefix"),
+    [
+        ("WORLD EU ministers meet", "EU ministers meet", "WORLD"),
+        ("WORLD EU’s ministers meet", "EUs ministers meet", "WORLD"),
+        ("ARTS & CULTURE “Opera” returns", '"Opera" returns', "ARTS & CULTURE"),
+        ("date 2026-01-02 Title here", "Title here", "date 2026-01-02"),
+        ("Title here", "Title here", ""),
+        ("North Koreas Kim visits subs", "North Korea's Kim visits subs", ""),
+        ("date 2026-01-02 Talks in Ankara?", "ANKARA", None),
+        ("A paragraph about something.", "Another paragraph.", None),
+    ],
+)
+def test_header_prefix(line: str, following: str, prefix: str | None) -> None:
+    assert header_prefix(line, following) == prefix
+
+
+@pytest.mark.parametrize(
+    ("prefix", "label"),
+    [
+        ("ECONOMY", "ECONOMY"),
+        ("ARTS & CULTURE", "ARTS & CULTURE"),
+        ("TÜRKİYE", "TÜRKİYE"),
+        ("Quark.Models.Entities.Ancestor?.Title?.ToUpperInvariant()", None),
+        ("Home", None),
+        ("", None),
+    ],
+)
+def test_section_label(prefix: str, label: str | None) -> None:
+    assert section_label(prefix) == label
+
+
+@pytest.mark.parametrize(
+    "line", ["SAN SALVADOR", "İZMİR", "GAZİ MAĞUSA", "WASHINGTON, D.C.", "ANKARA/ISTANBUL"]
+)
+def test_datelines(line: str) -> None:
+    assert is_dateline(line)
+    assert not is_byline(line)
+
+
+@pytest.mark.parametrize("line", ["Nilüfer Aksoy", "Mehmet Ali KAYA", "Jane van der Berg", "Barçın Yinanç"])
+def test_bylines(line: str) -> None:
+    assert is_byline(line)
+    assert not is_dateline(line)
+
+
+@pytest.mark.parametrize(
+    "line", ["He declined to comment.", "Protest in Ankara", "Recommended", "The 2026 budget"]
+)
+def test_neither_dateline_nor_byline(line: str) -> None:
+    assert not is_byline(line)
+    assert not is_dateline(line)
 
 
 # -- properties ---------------------------------------------------------------

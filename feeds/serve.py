@@ -7,9 +7,10 @@ looked up in the in-memory mapping of published resources, so no path,
 however encoded, can name a file, and answering costs a dictionary lookup
 plus the header checks of ``feeds.http_resources``.
 
-uvicorn with httptools was chosen for speed (about 4x gunicorn and 6x waitress
-on a 100 KB feed here) and because it runs in a thread beside the scheduler,
-in one process that shares one store and one in-memory tree.
+uvicorn with httptools (and uvloop where installed) was chosen for speed:
+about 4x gunicorn and 6x waitress on a 100 KB feed here. It runs in a thread
+beside the scheduler, in one process that shares one store and one
+in-memory tree.
 """
 
 from __future__ import annotations
@@ -167,9 +168,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
 class HttpServer:
     """uvicorn serving one app on one bound socket, in a thread of its own.
 
-    One event loop is enough: answers are pre-built bytes, so a request costs
-    microseconds of Python; the scheduler's threads share the process. More
-    worker processes would each need their own store reader and tree.
+    One event loop: answers are pre-built bytes, so a request costs tens of
+    microseconds of Python, and more loops in threads would only contend for
+    the GIL. More worker processes would each need their own copy of the tree
+    and a way to hear of every change; the scheduler and the only store
+    writer live here. Past one core, serve ``--export DIR`` with nginx.
     """
 
     def __init__(self, app: ASGIApp, sock: socket.socket) -> None:

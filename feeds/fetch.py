@@ -38,6 +38,7 @@ PERMANENT_REDIRECTS = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 _CHUNK = 64 * 1024
+_DRAIN_LIMIT = 256 * 1024
 # Response headers the rest of the pipeline uses (the parser and the scheduler).
 _KEPT_HEADERS = (
     "content-type", "content-location", "content-language", "etag", "last-modified", "cache-control",
@@ -105,6 +106,8 @@ class Fetcher:
             )
             with response:
                 status = response.status_code
+                if status != 200:
+                    _drain(response)
                 if status in REDIRECTS and response.headers.get("location"):
                     url = urljoin(url, response.headers["location"])
                     only_permanent = only_permanent and status in PERMANENT_REDIRECTS
@@ -146,6 +149,18 @@ class Fetcher:
         finally:
             watchdog.cancel()
         return b"".join(chunks)
+
+
+def _drain(response: requests.Response) -> None:
+    """Read a small non-feed body (a 304, a redirect, an error page) to its end,
+    so the connection goes back to the pool; closing it unread would drop it,
+    and a new connection per request is slow for us and rude to the server."""
+    size = 0
+    with contextlib.suppress(requests.RequestException):
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > _DRAIN_LIMIT:
+                break
 
 
 def _conditional(request: FetchRequest) -> dict[str, str]:

@@ -5,7 +5,8 @@ What it does, all on 127.0.0.1 and in a temporary folder:
 2. Chooses ``items_per_feed`` so that ``/feeds/all.rss`` is about 100 KB.
 3. Starts ``feeds serve --export DIR`` and measures with wrk, for ``/feeds/all.rss``:
    requests/s answered 200 and answered 304 (If-None-Match).
-4. Starts nginx on the exported folder and measures the same two numbers.
+4. Starts nginx on the exported folder (one worker, and Debian's default of
+   one per core) and measures the same two numbers, in turns with the daemon.
 5. Reports the daemon's resident memory (VmRSS, and its peak VmHWM) after the
    load and after rendering a few thousand item pages.
 
@@ -120,9 +121,10 @@ def start_nginx(root: Path, export: Path, port: int, workers: str) -> subprocess
     if nginx is None:
         print("nginx: not installed, skipped (sudo apt-get install nginx)")
         return None
+    root.mkdir()
     conf = root / "nginx.conf"
     # As root, nginx workers drop to nobody: let them read the exported tree.
-    for folder in (root, export, *[p for p in export.rglob("*") if p.is_dir()]):
+    for folder in (root.parent, root, export, *[p for p in export.rglob("*") if p.is_dir()]):
         folder.chmod(0o755)
     conf.write_text(
         f"""daemon off;
@@ -221,14 +223,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (the machine has 2 cores)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per figure; the median is reported")
-    parser.add_argument("--nginx-workers", default="auto", help="nginx worker_processes (Debian: auto)")
+    parser.add_argument("--nginx-workers", default="1,auto",
+                        help="nginx worker_processes to compare with, comma-separated")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    daemon = nginx = None
+    processes: list[subprocess.Popen[bytes]] = []
     try:
-        port, nginx_port = free_port(), free_port()
+        port = free_port()
         started = time.monotonic()
         write_seeds(root / "seeds", args.items)
         feeds(write_config(root, port, 50), "ingest")
@@ -238,26 +241,30 @@ def main() -> None:
               f"{feed_size(config)} bytes ({time.monotonic() - started:.0f}s to prepare)")
         export = root / "public"
         daemon = start_daemon(config, export, root / "daemon.log")
+        processes.append(daemon)
         rss_idle = memory(daemon.pid)
         print(f"daemon: pid {daemon.pid}, one process, one uvicorn event loop, scheduler threads beside it")
         print(f"memory after start-up: VmRSS {rss_idle[0]:.1f} MB (peak {rss_idle[1]:.1f} MB)")
-        ours: tuple[float, float] | None = None
-        theirs: tuple[float, float] | None = None
+        servers = {"feeds serve": f"http://127.0.0.1:{port}/feeds/all.rss"}
         if shutil.which("wrk") is None:
             print("wrk: not installed, no throughput figures (sudo apt-get install wrk)")
         else:
-            urls = [f"http://127.0.0.1:{port}/feeds/all.rss"]
-            nginx = start_nginx(root, export, nginx_port, args.nginx_workers)
-            if nginx is not None:
-                urls.append(f"http://127.0.0.1:{nginx_port}/feeds/all.rss")
-            results = measure(urls, args)
-            ours, theirs = results[0], (results[1] if nginx is not None else None)
+            for workers in args.nginx_workers.split(","):
+                nginx_port = free_port()
+                nginx = start_nginx(root / f"nginx-{workers}", export, nginx_port, workers)
+                if nginx is None:
+                    break
+                processes.append(nginx)
+                servers[f"nginx {workers}"] = f"http://127.0.0.1:{nginx_port}/feeds/all.rss"
+            results = dict(zip(servers, measure(list(servers.values()), args), strict=True))
+            report(args, results)
         touch_item_pages(port, export, 3000)
-        rss_after = memory(daemon.pid)
-        report(args, ours, theirs, rss_after)
+        rss = memory(daemon.pid)
+        print(f"\ndaemon memory with {args.items} stories, after the load and 3000 item pages: "
+              f"VmRSS {rss[0]:.1f} MB, peak {rss[1]:.1f} MB (target < 150 MB)")
     finally:
-        for process in (nginx, daemon):
-            if process is not None and process.poll() is None:
+        for process in reversed(processes):
+            if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(10)
         if args.keep:
@@ -266,22 +273,18 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def report(
-    args: argparse.Namespace,
-    ours: tuple[float, float] | None,
-    theirs: tuple[float, float] | None,
-    rss: tuple[float, float],
-) -> None:
-    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET /feeds/all.rss, 127.0.0.1, "
-          f"median of {args.rounds}; nginx worker_processes {args.nginx_workers}, sendfile on")
-    print(f"{'':14}{'feeds serve':>14}{'nginx':>12}{'ratio':>8}{'target':>8}")
-    for index, (label, target) in enumerate((("200", 0.5), ("304", 0.35))):
-        mine = f"{ours[index]:.0f}" if ours else "-"
-        other = f"{theirs[index]:.0f}" if theirs else "-"
-        ratio = f"{ours[index] / theirs[index]:.2f}" if ours and theirs else "-"
-        print(f"{label + ' req/s':14}{mine:>14}{other:>12}{ratio:>8}{'>= ' + str(target):>8}")
-    print(f"\ndaemon memory with {args.items} stories, after the load and 3000 item pages: "
-          f"VmRSS {rss[0]:.1f} MB, peak {rss[1]:.1f} MB (target < 150 MB)")
+def report(args: argparse.Namespace, results: dict[str, tuple[float, float]]) -> None:
+    """One row per server; ratios are feeds serve over each nginx."""
+    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET /feeds/all.rss on 127.0.0.1, "
+          f"median of {args.rounds} interleaved runs; nginx N = worker_processes N, sendfile on")
+    ours = results["feeds serve"]
+    print(f"{'':14}{'200 req/s':>12}{'304 req/s':>12}{'200 ratio':>12}{'304 ratio':>12}")
+    for name, (full, revalidated) in results.items():
+        ratios = ("", "") if name == "feeds serve" else (
+            f"{ours[0] / full:.2f}", f"{ours[1] / revalidated:.2f}"
+        )
+        print(f"{name:14}{full:>12.0f}{revalidated:>12.0f}{ratios[0]:>12}{ratios[1]:>12}")
+    print("targets: 200 ratio >= 0.5, 304 ratio >= 0.35")
 
 
 if __name__ == "__main__":

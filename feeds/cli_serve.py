@@ -32,7 +32,7 @@ from store import Store
 
 log = logging.getLogger("feeds.daemon")
 
-STOP_GRACE = 3.0  # seconds running jobs get to finish after a stop signal
+STOP_GRACE = 2.0  # seconds requests in flight, then running jobs, get after a stop signal
 
 
 @click.command()
@@ -108,27 +108,35 @@ def run_daemon(config: Config, host: str, port: int, export_dir: Path | None, *,
     scheduler = Scheduler(workers=min(len(config.sources), config.fetch.workers) + 2)
     daemon = Daemon(store, config, system_clock, export_dir=export_dir, timer=scheduler)
     state: dict[str, Any] = {}
+    # Held while the scheduler and server start, so a stop never meets them half started.
+    starting = threading.Lock()
 
     def boot() -> None:
         try:
             daemon.start()
-            for spec in daemon.job_specs():
-                scheduler.add(spec)
-            scheduler.start()
-            if sock is not None:
-                app = create_app(daemon.site, daemon.health, mount=mount_of(config.site.base_url))
-                state["server"] = server = HttpServer(app, sock)
-                server.start()
-                log.info("serving http://%s:%d/ (config changes need a restart)", host, server.port)
+            with starting:
+                if stop.is_set():
+                    return
+                for spec in daemon.job_specs():
+                    scheduler.add(spec)
+                scheduler.start()
+                if sock is not None:
+                    app = create_app(daemon.site, daemon.health, mount=mount_of(config.site.base_url))
+                    state["server"] = server = HttpServer(app, sock)
+                    server.start()
+                    log.info("serving http://%s:%d/ (config changes need a restart)", host, server.port)
             log.info("ready: %d jobs scheduled", len(daemon.job_specs()))
         except BaseException as e:
             state["error"] = e
             stop.set()
 
+    # Start-up runs beside the main thread, which only waits for a signal, so
+    # a stop during a long first refresh is still answered within seconds.
     threading.Thread(target=boot, name="boot", daemon=True).start()
     while not stop.wait(0.5):
         pass
-    shut_down(daemon, scheduler, store, state.get("server"), signalled)
+    with starting:
+        shut_down(daemon, scheduler, store, state.get("server"), signalled)
     error = state.get("error")
     if error is not None and not signalled:
         raise error if isinstance(error, FeedsError) else FeedsError(f"start-up failed: {error!r}")

@@ -179,7 +179,7 @@ class HttpServer:
         self.socket = sock
         config = uvicorn.Config(
             app, http="httptools", loop="auto", lifespan="off", log_config=None,
-            access_log=False, server_header=False, timeout_graceful_shutdown=2,
+            access_log=False, server_header=False, timeout_graceful_shutdown=1,
             backlog=2048, proxy_headers=False,
         )
         self._server = uvicorn.Server(config)

@@ -48,8 +48,8 @@ class _Reader:
         self.size = len(texts)
         # Computed once: every later decision asks "is line i a header?",
         # "is line i this title again?" or "is line i a row?" several times.
-        # A line is a header or a repeat only if its tail (last word) matches.
-        self.tails = tails = [title_tail(t) for t in texts]
+        # A line is a header or a repeat only if its tail (last letter) matches.
+        self.tails = tails = list(map(title_tail, texts))
         self.prefixes: list[str | None] = [None] * self.size
         for i in range(self.size - 1):
             if tails[i] == tails[i + 1]:

@@ -143,23 +143,25 @@ def loose_key(text: str) -> str:
 
 
 def title_tail(text: str) -> str:
-    """The last word, letters and digits only: a cheap first test of sameness.
+    """The last character once closing punctuation is stripped: a cheap first test of sameness.
 
-    Two renderings of one title (apostrophes dropped, other quotes) still end
-    in the same tail; most pairs of different lines do not.
+    Two renderings of one title (a repeat, or alt text without apostrophes or
+    with other quotes) end in the same letter; most pairs of lines do not.
     """
-    word = text[text.rfind(" ") + 1 :]
-    if not word.isalnum():
-        word = word.strip(_EDGE_PUNCT)  # usually enough, and cheaper than the regex
-        if not word.isalnum():
-            word = _NOT_ALNUM.sub("", word)
-    return word
+    return text.rstrip(_EDGE_PUNCT)[-1:]
 
 
 def loosely_equal(a: str, b: str) -> bool:
     """Equal letters and digits (see ``loose_key``), and not both empty."""
+    if _last_word(a) != _last_word(b):
+        return False  # cheaper than the keys, and most lines that end alike still differ here
     key = loose_key(a)
     return bool(key) and key == loose_key(b)
+
+
+def _last_word(text: str) -> str:
+    word = text[text.rfind(" ") + 1 :]
+    return word if word.isalnum() else _NOT_ALNUM.sub("", word)
 
 
 def header_prefix(line: str, following: str) -> str | None:
@@ -177,7 +179,7 @@ def header_prefix(line: str, following: str) -> str | None:
         return None
     if len(line) > size and line.endswith(following) and line[-size - 1] == " ":
         return line[: -size - 1]
-    if title_tail(line) != title_tail(following):
+    if title_tail(line) != title_tail(following) or _last_word(line) != _last_word(following):
         return None
     target = loose_key(following)
     whole = loose_key(line)

@@ -214,7 +214,7 @@ def measure(urls: list[str], args: argparse.Namespace) -> list[tuple[float, floa
     ]
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -226,29 +226,27 @@ def main() -> None:
     parser.add_argument("--nginx-workers", default="1,auto",
                         help="nginx worker_processes to compare with, comma-separated")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     processes: list[subprocess.Popen[bytes]] = []
     try:
         port = free_port()
-        started = time.monotonic()
-        write_seeds(root / "seeds", args.items)
-        feeds(write_config(root, port, 50), "ingest")
-        per_feed = choose_items_per_feed(root, port)
-        config = write_config(root, port, per_feed)
-        print(f"store: {args.items} stories ingested, all.rss has {per_feed} items, "
-              f"{feed_size(config)} bytes ({time.monotonic() - started:.0f}s to prepare)")
+        config = prepare(root, port, args.items)
         export = root / "public"
         daemon = start_daemon(config, export, root / "daemon.log")
         processes.append(daemon)
         rss_idle = memory(daemon.pid)
         print(f"daemon: pid {daemon.pid}, one process, one uvicorn event loop, scheduler threads beside it")
         print(f"memory after start-up: VmRSS {rss_idle[0]:.1f} MB (peak {rss_idle[1]:.1f} MB)")
-        servers = {"feeds serve": f"http://127.0.0.1:{port}/feeds/all.rss"}
         if shutil.which("wrk") is None:
             print("wrk: not installed, no throughput figures (sudo apt-get install wrk)")
         else:
+            servers = {"feeds serve": f"http://127.0.0.1:{port}/feeds/all.rss"}
             for workers in args.nginx_workers.split(","):
                 nginx_port = free_port()
                 nginx = start_nginx(root / f"nginx-{workers}", export, nginx_port, workers)
@@ -256,8 +254,7 @@ def main() -> None:
                     break
                 processes.append(nginx)
                 servers[f"nginx {workers}"] = f"http://127.0.0.1:{nginx_port}/feeds/all.rss"
-            results = dict(zip(servers, measure(list(servers.values()), args), strict=True))
-            report(args, results)
+            report(args, dict(zip(servers, measure(list(servers.values()), args), strict=True)))
         touch_item_pages(port, export, 3000)
         rss = memory(daemon.pid)
         print(f"\ndaemon memory with {args.items} stories, after the load and 3000 item pages: "
@@ -271,6 +268,18 @@ def main() -> None:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def prepare(root: Path, port: int, items: int) -> Path:
+    """A project with ``items`` stories stored and a config making all.rss ~100 KB."""
+    started = time.monotonic()
+    write_seeds(root / "seeds", items)
+    feeds(write_config(root, port, 50), "ingest")
+    per_feed = choose_items_per_feed(root, port)
+    config = write_config(root, port, per_feed)
+    print(f"store: {items} stories ingested, all.rss has {per_feed} items, "
+          f"{feed_size(config)} bytes ({time.monotonic() - started:.0f}s to prepare)")
+    return config
 
 
 def report(args: argparse.Namespace, results: dict[str, tuple[float, float]]) -> None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 
@@ -28,7 +28,6 @@ from feeds.daemon import Daemon
 from feeds.errors import FeedsError
 from feeds.scheduler import Scheduler
 from feeds.serve import HttpServer, bind_socket, call_app, create_app, format_head, mount_of
-from store import Store
 
 log = logging.getLogger("feeds.daemon")
 
@@ -94,68 +93,80 @@ def get_once(config: Config, path: str, headers: tuple[str, ...]) -> int:
 
 def run_daemon(config: Config, host: str, port: int, export_dir: Path | None, *, http: bool) -> None:
     """Run until SIGTERM or SIGINT; raise FeedsError if start-up fails."""
-    stop = threading.Event()
-    signalled: list[int] = []
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        signalled.append(signum)
-        stop.set()
-
+    process = DaemonProcess(config, host, port, export_dir, http=http)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
-    store = open_store(config)
-    sock = bind_socket(host, port) if http else None
-    scheduler = Scheduler(workers=min(len(config.sources), config.fetch.workers) + 2)
-    daemon = Daemon(store, config, system_clock, export_dir=export_dir, timer=scheduler)
-    state: dict[str, Any] = {}
-    # Held while the scheduler and server start, so a stop never meets them half started.
-    starting = threading.Lock()
+        signal.signal(signum, process.on_signal)
+    process.run()
 
-    def boot() -> None:
+
+class DaemonProcess:
+    """The parts of one `feeds serve` process, started and stopped in order."""
+
+    def __init__(self, config: Config, host: str, port: int, export_dir: Path | None, *, http: bool) -> None:
+        self.config = config
+        self.host = host
+        self.stop = threading.Event()
+        self.signalled: list[int] = []
+        self.store = open_store(config)
+        self.socket = bind_socket(host, port) if http else None
+        self.scheduler = Scheduler(workers=min(len(config.sources), config.fetch.workers) + 2)
+        self.daemon = Daemon(self.store, config, system_clock, export_dir=export_dir, timer=self.scheduler)
+        self.server: HttpServer | None = None
+        self.error: BaseException | None = None
+        # Held while the scheduler and server start, so a stop never meets them half started.
+        self.starting = threading.Lock()
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signalled.append(signum)
+        self.stop.set()
+
+    def run(self) -> None:
+        # Start-up runs beside the main thread, which only waits for a signal, so
+        # a stop during a long first refresh is still answered within seconds.
+        threading.Thread(target=self.boot, name="boot", daemon=True).start()
+        while not self.stop.wait(0.5):
+            pass
+        with self.starting:
+            self.shut_down()
+        if self.error is not None and not self.signalled:
+            error = self.error
+            raise error if isinstance(error, FeedsError) else FeedsError(f"start-up failed: {error!r}")
+
+    def boot(self) -> None:
+        """Ingest, refresh, build; then schedule the jobs and serve."""
         try:
-            daemon.start()
-            with starting:
-                if stop.is_set():
+            self.daemon.start()
+            with self.starting:
+                if self.stop.is_set():
                     return
-                for spec in daemon.job_specs():
-                    scheduler.add(spec)
-                scheduler.start()
-                if sock is not None:
-                    app = create_app(daemon.site, daemon.health, mount=mount_of(config.site.base_url))
-                    state["server"] = server = HttpServer(app, sock)
-                    server.start()
-                    log.info("serving http://%s:%d/ (config changes need a restart)", host, server.port)
-            log.info("ready: %d jobs scheduled", len(daemon.job_specs()))
+                for spec in self.daemon.job_specs():
+                    self.scheduler.add(spec)
+                self.scheduler.start()
+                if self.socket is not None:
+                    self.serve(self.socket)
+            log.info("ready: %d jobs scheduled", len(self.daemon.job_specs()))
         except BaseException as e:
-            state["error"] = e
-            stop.set()
+            self.error = e
+            self.stop.set()
 
-    # Start-up runs beside the main thread, which only waits for a signal, so
-    # a stop during a long first refresh is still answered within seconds.
-    threading.Thread(target=boot, name="boot", daemon=True).start()
-    while not stop.wait(0.5):
-        pass
-    with starting:
-        shut_down(daemon, scheduler, store, state.get("server"), signalled)
-    error = state.get("error")
-    if error is not None and not signalled:
-        raise error if isinstance(error, FeedsError) else FeedsError(f"start-up failed: {error!r}")
+    def serve(self, sock: socket.socket) -> None:
+        app = create_app(self.daemon.site, self.daemon.health, mount=mount_of(self.config.site.base_url))
+        self.server = HttpServer(app, sock)
+        self.server.start()
+        log.info("serving http://%s:%d/ (config changes need a restart)", self.host, self.server.port)
 
-
-def shut_down(
-    daemon: Daemon, scheduler: Scheduler, store: Store, server: HttpServer | None, signalled: list[int]
-) -> None:
-    """Stop jobs and the server; close the store after its current transaction."""
-    if signalled:
-        log.info("stopping (%s)", signal.Signals(signalled[0]).name)
-    scheduler.shutdown()
-    if server is not None:
-        server.stop(timeout=STOP_GRACE)
-    idle = daemon.stop_jobs(STOP_GRACE)
-    store.close()  # takes the store's lock: waits for a transaction in progress
-    if not idle:
-        # Python would wait at exit for the job threads still on the network.
-        log.warning("stopped; abandoned a job still fetching (no transaction was open)")
-        logging.shutdown()
-        os._exit(0)
-    log.info("stopped")
+    def shut_down(self) -> None:
+        """Stop jobs and the server; close the store after its current transaction."""
+        if self.signalled:
+            log.info("stopping (%s)", signal.Signals(self.signalled[0]).name)
+        self.scheduler.shutdown()
+        if self.server is not None:
+            self.server.stop(timeout=STOP_GRACE)
+        idle = self.daemon.stop_jobs(STOP_GRACE)
+        self.store.close()  # takes the store's lock: waits for a transaction in progress
+        if not idle:
+            # Python would wait at exit for the job threads still on the network.
+            log.warning("stopped; abandoned a job still fetching (no transaction was open)")
+            logging.shutdown()
+            os._exit(0)
+        log.info("stopped")

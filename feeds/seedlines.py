@@ -19,8 +19,8 @@ from feeds.normalise import _APOSTROPHES, _DOUBLE_QUOTES
 
 # Invisible characters that scrapers leave behind; they would otherwise make
 # two renderings of one title compare unequal.
-_INVISIBLE = str.maketrans(dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff"))
 _INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE = str.maketrans(dict.fromkeys(_INVISIBLE_CHARS))
 # Characters that may be, or may join, a non-NFC sequence. Latin letters up to
 # U+02FF (Turkish ones included) and general punctuation are always NFC, so
 # most lines skip the normalisation call.

@@ -157,6 +157,7 @@ class Daemon:
         self._busy = 0
         self._idle = threading.Condition()
         self._closing = False
+        self._export_stale = False  # a write to the export folder failed: rewrite it all
         self.last_scan: ScanStatus | None = None
         self.last_publish: datetime | None = None
 
@@ -275,23 +276,48 @@ class Daemon:
         started = time.monotonic()
         try:
             report = self.site.rebuild(sections)
-            exported = (
-                sync_export(self.export_dir, self.site, report) if self.export_dir is not None else None
-            )
-        except FeedsError as e:
+        except Exception as e:
+            self._retry_later(sections)
+            if not isinstance(e, FeedsError):
+                raise
             log.error("publish: error, %.2fs: %s", time.monotonic() - started, e)
-            with self._pending_lock:  # try again with the next change
-                self._pending = add_changes(self._pending, sections, self._monotonic())
             return None
+        written = self._export(report)
         self.last_publish = self.clock()
         log.info(
             "publish: %s; %d files changed, %d removed, %d item pages changed%s, %.2fs",
             ", ".join(sorted(report.sections)) or "nothing", len(report.changed), len(report.removed),
             len(report.pages_changed),
-            f", {len(exported.written)} written to {self.export_dir}" if exported else "",
+            f", {written} files written to {self.export_dir}" if written is not None else "",
             time.monotonic() - started,
         )
         return report
+
+    def _export(self, report: PublishReport) -> int | None:
+        """Write what changed to the export folder; after a failed write, everything."""
+        if self.export_dir is None:
+            return None
+        try:
+            if self._export_stale:
+                result = run_export(self.store, self.config, self.export_dir).result
+            else:
+                result = sync_export(self.export_dir, self.site, report)
+        except FeedsError as e:
+            log.error("export: error: %s", e)
+            self._export_stale = True
+            self._retry_later(frozenset())
+            return None
+        self._export_stale = False
+        return len(result.written)
+
+    def _retry_later(self, sections: frozenset[str]) -> None:
+        """Publish again after ``max_delay``, even if nothing else changes."""
+        with self._pending_lock:
+            now = self._monotonic()
+            pending = self._pending or Pending(frozenset(), now, now)
+            self._pending = Pending(pending.sections | sections, now, now)
+        if self.timer is not None:
+            self.timer.call_later("publish", self.max_delay, self.run_publish_job)
 
     # -- health ---------------------------------------------------------------
 

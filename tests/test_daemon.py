@@ -278,3 +278,22 @@ def test_health_lists_each_source_with_its_last_success_and_error(daemon: Daemon
     assert wire["last_success"] == "2026-01-05T12:00:00Z"
     assert wire["last_error"] == "HTTP 503" and wire["last_status"] == 503
     assert wire["disabled"] is False
+
+
+def test_a_failed_export_is_retried_in_full(
+    store: Store, config: Config, clock: Clock, timer: FakeTimer, project: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    daemon = Daemon(store, config, clock, timer=timer, export_dir=out)
+    daemon.start(sources=False)
+    (project / "seeds" / "001_new.txt").write_text(NEW_SEED, encoding="utf-8")
+    daemon.scan_seeds()
+    blocker = out / "feeds" / "all.rss"
+    blocker.unlink()
+    blocker.mkdir()  # a folder where the feed goes: writing it fails
+    assert daemon.publish_pending(force=True) is not None  # served from memory all the same
+    assert timer.calls[-1][:2] == ("publish", daemon.max_delay)
+    blocker.rmdir()
+    daemon.publish_pending(force=True)
+    assert blocker.read_bytes() == daemon.site.resource("feeds/all.rss").body  # type: ignore[union-attr]
+    assert (out / "feeds" / "science.atom").is_file()

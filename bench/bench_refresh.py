@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from email.utils import format_datetime
 from functools import lru_cache
@@ -40,11 +39,31 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from datetime import UTC, datetime, timedelta  # noqa: E402
+from datetime import UTC, datetime, timedelta
 
 BASE_TIME = datetime(2025, 6, 1, tzinfo=UTC)
-WORDS = ("harbour council budget bridge festival ferry election market storm school hospital "
-         "railway museum court river energy housing police harvest stadium").split()
+WORDS = [
+    "harbour",
+    "council",
+    "budget",
+    "bridge",
+    "festival",
+    "ferry",
+    "election",
+    "market",
+    "storm",
+    "school",
+    "hospital",
+    "railway",
+    "museum",
+    "court",
+    "river",
+    "energy",
+    "housing",
+    "police",
+    "harvest",
+    "stadium",
+]
 
 
 def _words(seed: int, count: int) -> str:
@@ -59,17 +78,19 @@ def feed_body(n: int, version: int, items: int = 50, port: int = 8000) -> bytes:
     """
     site = f"http://127.0.0.1:{port}/site/{n}"
     out = [
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
-        'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
-        f"<title>Local paper {n}</title><link>{site}/</link>"
-        f"<description>News from town {n}</description><language>en</language>"
+        (
+            '<?xml version="1.0" encoding="utf-8"?>\n'
+            '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
+            f"<title>Local paper {n}</title><link>{site}/</link>"
+            f"<description>News from town {n}</description><language>en</language>"
+        )
     ]
     for i in range(version + items - 1, version - 1, -1):
         date = BASE_TIME + timedelta(hours=i, seconds=n)
         story = f"{site}/story/{i}"
         paragraphs = "".join(
-            f"<p>{_words(n + i + p, 24).capitalize()}, said officials on <a href=\"/site/{n}/tag/{p}\">"
+            f'<p>{_words(n + i + p, 24).capitalize()}, said officials on <a href="/site/{n}/tag/{p}">'
             f"{_words(p, 2)}</a>. {_words(i * p + 3, 30).capitalize()}.</p>"
             for p in range(4)
         )
@@ -81,7 +102,7 @@ def feed_body(n: int, version: int, items: int = 50, port: int = 8000) -> bytes:
             f"<category>{WORDS[i % len(WORDS)]}</category><category>town {n}</category>"
             f"<description>&lt;p&gt;{_words(n + i, 30)} &lt;b&gt;{_words(i, 3)}&lt;/b&gt;&lt;/p&gt;"
             "</description>"
-            f"<content:encoded><![CDATA[<img src=\"/site/{n}/img/{i}.jpg\" alt=\"{_words(i, 3)}\">"
+            f'<content:encoded><![CDATA[<img src="/site/{n}/img/{i}.jpg" alt="{_words(i, 3)}">'
             f"{paragraphs}<blockquote>{_words(i + 5, 20)}</blockquote>]]></content:encoded></item>"
         )
     out.append("</channel></rss>")
@@ -101,7 +122,7 @@ def serve_farm(port_box: Any, versions: Any, items: int) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             try:
                 n = int(self.path.removeprefix("/feed/").removesuffix(".xml"))
                 version = versions[n]
@@ -116,7 +137,7 @@ def serve_farm(port_box: Any, versions: Any, items: int) -> None:
                 return
             self._reply(200, body(n, version), {**headers, "Content-Type": "application/rss+xml"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             count = int(self.path.partition("?")[2] or "0")
             step = max(len(versions) // max(count, 1), 1)
             for n in range(0, len(versions), step)[:count]:
@@ -165,10 +186,13 @@ def run_ours(port: int, feeds: int, workers: int, folder: Path) -> dict[str, Any
     from feeds.update import refresh_sources
     from store import Store
 
-    sources = tuple(SourceConfig(name=f"feed{n}", url=f"http://127.0.0.1:{port}/feed/{n}.xml", section="news")
-                    for n in range(feeds))
+    sources = tuple(
+        SourceConfig(name=f"feed{n}", url=f"http://127.0.0.1:{port}/feed/{n}.xml", section="news")
+        for n in range(feeds)
+    )
     config = Config(
-        store=StoreConfig(path=folder / "ours.db"), sources=sources,
+        store=StoreConfig(path=folder / "ours.db"),
+        sources=sources,
         fetch=FetchConfig(workers=workers, per_host=workers),  # the whole farm is one host
     )
     times: dict[str, Any] = {}
@@ -214,8 +238,20 @@ def _bump(port: int, count: int) -> None:
 def measure(tool: str, port: int, feeds: int, workers: int) -> dict[str, Any]:
     """Run one tool in a child process; sample its tree's memory while it runs."""
     with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, __file__, "--child", tool, "--port", str(port), "--feeds", str(feeds),
-                   "--workers", str(workers), "--folder", folder]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            tool,
+            "--port",
+            str(port),
+            "--feeds",
+            str(feeds),
+            "--workers",
+            str(workers),
+            "--folder",
+            folder,
+        ]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         peak = 0
         while child.poll() is None:
@@ -232,25 +268,24 @@ def measure(tool: str, port: int, feeds: int, workers: int) -> dict[str, Any]:
 def tree_rss(pid: int) -> int:
     """Resident kB of a process and all its descendants (Linux /proc)."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
             try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-            children.setdefault(ppid, []).append(int(entry))
+            children.setdefault(ppid, []).append(int(entry.name))
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
         todo.extend(children.get(current, []))
         try:
-            with open(f"/proc/{current}/status") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+            status = Path(f"/proc/{current}/status").read_text()
         except OSError:
             continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
     return total
 
 

@@ -60,8 +60,13 @@ def rss(title: str, items: list[dict[str, str]], extra: str = "") -> bytes:
     ]
     for item in items:
         parts.append("<item>")
-        for tag, key in (("title", "title"), ("link", "link"), ("guid", "guid"),
-                         ("pubDate", "date"), ("description", "description")):
+        for tag, key in (
+            ("title", "title"),
+            ("link", "link"),
+            ("guid", "guid"),
+            ("pubDate", "date"),
+            ("description", "description"),
+        ):
             if key in item:
                 attrs = ' isPermaLink="false"' if tag == "guid" else ""
                 parts.append(f"<{tag}{attrs}>{item[key]}</{tag}>")

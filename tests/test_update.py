@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -65,7 +66,11 @@ def test_200_stores_every_entry_in_the_section_with_its_origin(
     assert ferry.link == httpserver.url_for("/gazette/ferry-timetable") + "?utm_source=rss"
     (origin,) = ferry.origins
     assert (origin.kind, origin.name, origin.title, origin.url, origin.entry_id) == (
-        "source", "gazette", "Harbour Gazette", httpserver.url_for("/feed.xml"), "gazette-1001"
+        "source",
+        "gazette",
+        "Harbour Gazette",
+        httpserver.url_for("/feed.xml"),
+        "gazette-1001",
     )
     state = state_of(store)
     assert state.last_status == 200 and state.items == 2 and state.error_count == 0
@@ -96,8 +101,12 @@ def test_a_request_names_us_and_asks_for_feeds(
     [("ETag", "If-None-Match"), ("Last-Modified", "If-Modified-Since")],
 )
 def test_304_on_the_stored_validator_writes_nothing(
-    httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock,
-    validator: str, request_header: str,
+    httpserver: HTTPServer,
+    project: Path,
+    store: Store,
+    clock: SteppingClock,
+    validator: str,
+    request_header: str,
 ) -> None:
     value = '"v1"' if validator == "ETag" else http_date(NOW - timedelta(days=1))
     conditional: list[str | None] = []
@@ -191,8 +200,12 @@ def test_404_is_an_error_that_backs_off(
     assert NOW + timedelta(seconds=0.75 * BACKOFF_BASE) <= state.backoff_until
     assert state.backoff_until <= NOW + timedelta(seconds=1.25 * BACKOFF_BASE)
     # Not due while backing off, even when named; --all (force) tries anyway.
-    assert refresh(store, one_source(project, httpserver.url_for("/feed.xml")), clock,
-                   names=["gazette"]).results[0].status == "skipped"
+    assert (
+        refresh(store, one_source(project, httpserver.url_for("/feed.xml")), clock, names=["gazette"])
+        .results[0]
+        .status
+        == "skipped"
+    )
 
 
 def test_410_disables_the_source_and_polling_stops(
@@ -217,7 +230,9 @@ def test_retry_after_is_honoured(
 ) -> None:
     wait = timedelta(minutes=45)
     value = str(int(wait.total_seconds())) if form == "seconds" else http_date(NOW + wait)
-    httpserver.expect_request("/feed.xml").respond_with_data("busy", status=code, headers={"Retry-After": value})
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        "busy", status=code, headers={"Retry-After": value}
+    )
     config = one_source(project, httpserver.url_for("/feed.xml"))
     assert refresh(store, config, clock).results[0].status == "error"
     assert state_of(store).next_due == NOW + wait
@@ -241,7 +256,7 @@ def test_500_backs_off_more_each_time_then_resets(
         clock.now = state.backoff_until  # due again exactly then
     assert state_of(store).error_count == 5
     # Jitter spreads each wait over 0.75x-1.25x of a doubling base.
-    assert all(later > earlier for earlier, later in zip(waits, waits[1:], strict=False))
+    assert all(later > earlier for earlier, later in itertools.pairwise(waits))
     assert waits[-1] >= 0.75 * 16 * BACKOFF_BASE
     httpserver.clear_all_handlers()
     httpserver.expect_request("/feed.xml").respond_with_data(gazette(), content_type=RSS)
@@ -395,7 +410,8 @@ def test_cache_control_max_age_alone_is_a_floor(
     httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock
 ) -> None:
     httpserver.expect_request("/feed.xml").respond_with_data(
-        rss("Cached", [{"title": "One", "guid": "1"}]), content_type=RSS,
+        rss("Cached", [{"title": "One", "guid": "1"}]),
+        content_type=RSS,
         headers={"Cache-Control": "max-age=7200"},
     )
     refresh(store, one_source(project, httpserver.url_for("/feed.xml"), interval="15m"), clock)

@@ -13,16 +13,17 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+# Public: the seed reader's fast title key uses the same sets.
 # Apostrophes (and look-alikes) are dropped when titles are compared: scraped
 # alt text routinely loses them ("North Koreas Kim" for "North Korea's Kim").
-_APOSTROPHES = "'\u2018\u2019\u201b\u02bc\u02bb\u0060\u00b4\u2032"
+APOSTROPHES = "'\u2018\u2019\u201b\u02bc\u02bb\u0060\u00b4\u2032"
 # Double quotes are compared as one straight quote: alt text swaps curly for
 # straight quotes.
-_DOUBLE_QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033"
+DOUBLE_QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033"
 _FOLD_TABLE = str.maketrans(
-    {**dict.fromkeys(_APOSTROPHES), **dict.fromkeys(_DOUBLE_QUOTES, '"')}
+    {**dict.fromkeys(APOSTROPHES), **dict.fromkeys(DOUBLE_QUOTES, '"')}
 )
-_DROP_APOSTROPHES = str.maketrans(dict.fromkeys(_APOSTROPHES))
+_DROP_APOSTROPHES = str.maketrans(dict.fromkeys(APOSTROPHES))
 # Characters NFKD does not split into ASCII + marks, spelled out for slugs.
 _ASCII_EXTRA = str.maketrans(
     {

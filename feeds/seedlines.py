@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 # The characters fold_title rewrites. Shared rather than copied so the fast
 # key below cannot drift from it (a test checks they agree).
-from feeds.normalise import _APOSTROPHES, _DOUBLE_QUOTES
+from feeds.normalise import APOSTROPHES, DOUBLE_QUOTES
 
 # Invisible characters that scrapers leave behind; they would otherwise make
 # two renderings of one title compare unequal.
@@ -121,10 +121,10 @@ def story_key(title: str) -> str:
     ``str.translate`` on non-ASCII text, and every parsed title is folded.
     """
     text = title
-    for char in _APOSTROPHES:
+    for char in APOSTROPHES:
         if char in text:
             text = text.replace(char, "")
-    for char in _DOUBLE_QUOTES:
+    for char in DOUBLE_QUOTES:
         if char in text:
             text = text.replace(char, '"')
     text = text.casefold()

@@ -14,15 +14,18 @@ problems but usable entries comes back with a ``warning``.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import feedparser
+from lxml import etree
 
 from feeds.errors import ParseError
 from feeds.normalise import utc_from_struct
@@ -81,6 +84,9 @@ def parse_feed(body: bytes, headers: Mapping[str, str], base: str | None = None)
         wanted["content-location"] = base
     if _looks_like_json(body, wanted.get("content-type", "")):
         return parse_json_feed(body, base)
+    fast = parse_plain_rss(body, wanted.get("content-type", ""), base)
+    if fast is not None:
+        return fast
     try:
         result = feedparser.parse(
             io.BytesIO(body), response_headers=wanted, sanitize_html=False, resolve_relative_uris=False
@@ -183,6 +189,129 @@ def _int(value: object) -> int | None:
         return int(str(value).strip()) if value is not None else None
     except ValueError:
         return None
+
+
+# -- the fast path: plain, well-formed RSS 2.0 -------------------------------------
+#
+# feedparser spends ~30 ms on a 50-item feed, nearly all in Python callbacks
+# per XML event; lxml reads the same document in about one. Most feeds are
+# plain RSS 2.0, so those are read here, with the rules feedparser applies to
+# them (a permalink guid is the link when there is none; links are relative
+# to the feed's URL). Anything unusual goes to feedparser instead: another
+# format, a DOCTYPE or entity declaration, xml:base, a charset header that
+# disagrees with the document, a date we cannot read, or XML that is not
+# well-formed.
+
+_CONTENT_NS = "{http://purl.org/rss/1.0/modules/content/}"
+_DC_NS = "{http://purl.org/dc/elements/1.1/}"
+_SY_NS = "{http://purl.org/rss/1.0/modules/syndication/}"
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+_CHARSET = re.compile(r"charset=[\"']?([A-Za-z0-9._-]+)", re.I)
+_SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
+)
+
+
+class _NotPlainError(Exception):
+    """This document is for feedparser."""
+
+
+def parse_plain_rss(body: bytes, content_type: str, base: str | None) -> ParsedFeed | None:
+    """A plain, well-formed RSS 2.0 document read with lxml; None: not one."""
+    unusual = (b"<!DOCTYPE", b"<!ENTITY", b"xml:base")
+    if any(marker in body for marker in unusual) or not _charset_agrees(body, content_type):
+        return None
+    try:
+        root = etree.fromstring(body, _SAFE_PARSER)
+        channel = root.find("channel")
+        if root.tag != "rss" or root.get("version") != "2.0" or channel is None:
+            return None
+        entries = tuple(_plain_entry(item, base) for item in channel.iterfind("item"))
+    except (etree.XMLSyntaxError, ValueError, _NotPlainError):
+        return None
+    return ParsedFeed(
+        version="rss20",
+        title=_text(channel.findtext("title")),
+        link=_text(channel.findtext("link")),
+        entries=entries,
+        hints=FeedHints(
+            ttl_minutes=_int(channel.findtext("ttl")),
+            update_period=_text(channel.findtext(f"{_SY_NS}updatePeriod")),
+            update_frequency=_int(channel.findtext(f"{_SY_NS}updateFrequency")),
+            skip_hours=_hours(channel.xpath("skipHours/hour/text()")),
+            skip_days=tuple(
+                sorted({str(d).strip().capitalize() for d in channel.xpath("skipDays/day/text()")})
+            ),
+        ),
+    )
+
+
+def _hours(values: list[Any]) -> tuple[int, ...]:
+    hours = (_int(v) for v in values)
+    return tuple(sorted({h for h in hours if h is not None and 0 <= h < 24}))
+
+
+def _charset_agrees(body: bytes, content_type: str) -> bool:
+    """A charset in the header must name the document's own encoding (else
+    feedparser's RFC 3023 rules decide)."""
+    header = _CHARSET.search(content_type)
+    if not header:
+        return True
+    declared = _DECLARED_ENCODING.match(body[:200])
+    try:
+        wanted = codecs.lookup(header.group(1)).name
+        actual = codecs.lookup(declared.group(1).decode("ascii") if declared else "utf-8").name
+    except LookupError:
+        return False
+    return wanted == actual
+
+
+def _plain_entry(item: Any, base: str | None) -> RawEntry:
+    guid_element = item.find("guid")
+    guid = _text(guid_element.text) if guid_element is not None else None
+    link = _text(item.findtext("link"))
+    if link is None and guid and guid_element.get("isPermaLink", "true").lower() != "false":
+        link = guid
+    date_text = _text(item.findtext("pubDate")) or _text(item.findtext(f"{_DC_NS}date"))
+    published = _plain_date(date_text)
+    content = _text(item.findtext(f"{_CONTENT_NS}encoded"))
+    summary = _text(item.findtext("description"))
+    if content is None:
+        content, summary = summary, None
+    return RawEntry(
+        guid=guid,
+        link=_resolve(link, base),
+        title=_text(item.findtext("title")),
+        summary=summary,
+        content=content,
+        published=published,
+        updated=published,
+        date_text=date_text,
+        author=_text(item.findtext("author")) or _text(item.findtext(f"{_DC_NS}creator")),
+        categories=tuple(t for t in (_text(c.text) for c in item.iterfind("category")) if t),
+        base=base,
+    )
+
+
+def _plain_date(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise _NotPlainError from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _resolve(link: str | None, base: str | None) -> str | None:
+    from urllib.parse import urljoin
+
+    return urljoin(base, link) if link and base else link
 
 
 # -- JSON Feed ----------------------------------------------------------------

@@ -47,6 +47,7 @@ class RemoteEntry:
 
     key: str  # its identity within its feed: guid/id, else link, else title + date
     item_id: str
+    slug: str  # computed here, in the parser processes, to spare the writer
     title: str
     folded: str
     link: str | None
@@ -115,9 +116,11 @@ def clean_entry(raw: RawEntry, source: str, authority: str, feed_url: str) -> Re
     summary = plain_text(raw.summary)
     title = plain_text(raw.title, MAX_TITLE) or plain_text(raw.summary or raw.content, 80) or link or UNTITLED
     key = remote_entry_key(raw.guid, link, title, raw.date_text)
+    item_id = remote_item_id(authority, source, key)
     return RemoteEntry(
         key=key,
-        item_id=remote_item_id(authority, source, key),
+        item_id=item_id,
+        slug=remote_item_slug(title, item_id),
         title=title,
         folded=fold_title(title),
         link=link,
@@ -146,10 +149,10 @@ class SourceTarget:
 
     def section_of(self, entry: RemoteEntry) -> tuple[str | None, str | None]:
         """(label, slug) of an entry: the first mapped category, else the source's section."""
-        slug = next(
-            (self.categories[c] for c in (fold_title(c) for c in entry.categories) if c in self.categories),
-            self.section,
-        )
+        slug = self.section
+        if self.categories:
+            folded = (fold_title(c) for c in entry.categories)
+            slug = next((self.categories[c] for c in folded if c in self.categories), self.section)
         if slug is None:
             return None, None
         return self.labels.get(slug) or slug.replace("-", " ").upper(), slug
@@ -235,7 +238,7 @@ def new_item(
     """A story first seen now: published on its own date (else now), on a free millisecond."""
     moment = slots.claim(entry_published(entry.date, now))
     return Item(
-        id=entry.item_id, key=entry.folded, slug=remote_item_slug(entry.title, entry.item_id),
+        id=entry.item_id, key=entry.folded, slug=entry.slug,
         title=entry.title, kind="entry", published=moment, updated=moment, section=label,
         section_slug=slug, link=entry.link, summary=entry.summary, content_html=entry.content_html,
         author=entry.author,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from feeds.decide import cron_fields
 from feeds.errors import ConfigError
 from feeds.normalise import section_slug
 
@@ -322,6 +323,10 @@ class _Reader:
         text = self.text(value, key)
         if len(text.split()) != 5:
             raise self.fail(key, f"expected a crontab expression of 5 fields, got {text!r}")
+        try:
+            cron_fields(text)
+        except ValueError as e:
+            raise self.fail(key, f"not a valid crontab expression: {e}") from None
         return text
 
     def sections(self, value: object) -> dict[str, SectionConfig]:

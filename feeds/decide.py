@@ -180,17 +180,23 @@ def state_after_success(state: SourceState, now: datetime, **changes: object) ->
 # -- cron -------------------------------------------------------------------
 
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_MONTHS = re.compile("|".join(_MONTH_NAMES))
+_CRON_DAYS = re.compile("|".join(_CRON_DAY_NAMES))
 
 
 def cron_fields(expression: str) -> tuple[frozenset[int], ...]:
     """The five fields of a crontab expression as sets; ValueError if malformed.
 
-    Supports ``*``, numbers, ``a-b``, ``*/n``, ``a-b/n`` and lists; day of
-    week 0 and 7 are Sunday.
+    Supports ``*``, numbers, ``a-b``, ``*/n``, ``a-b/n``, lists and month and
+    day names (``jan``, ``mon-fri``); day of week 0 and 7 are Sunday.
     """
-    parts = expression.split()
+    parts = expression.lower().split()
     if len(parts) != 5:
         raise ValueError(f"expected 5 fields, got {expression!r}")
+    parts[3] = _CRON_MONTHS.sub(lambda m: str(_MONTH_NAMES.index(m.group(0)) + 1), parts[3])
+    parts[4] = _CRON_DAYS.sub(lambda m: str(_CRON_DAY_NAMES.index(m.group(0))), parts[4])
     fields = []
     for text, (low, high) in zip(parts, _CRON_RANGES, strict=True):
         values: set[int] = set()

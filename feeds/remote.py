@@ -224,12 +224,11 @@ def owns(item: Item, source: str, entry: RemoteEntry) -> bool:
     """Whether ``source`` may rewrite ``item``: it created it and was first to bring it."""
     if item.id != entry.item_id:
         return False
-    remote = [o for o in item.origins if o.kind == "source"]
-    if not remote:
-        return True
     far_past = datetime.min.replace(tzinfo=UTC)
-    first = min(remote, key=lambda o: (o.first_seen or far_past, o.name))
-    return first.name == source
+    mine = [o.first_seen or far_past for o in item.origins if o.kind == "source" and o.name == source]
+    others = [o.first_seen or far_past for o in item.origins if o.kind == "source" and o.name != source]
+    # Sources met in one refresh may share a first_seen: the id decides then.
+    return not others or not mine or min(mine) <= min(others)
 
 
 def new_item(

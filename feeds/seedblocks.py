@@ -43,6 +43,8 @@ class _Reader:
     def __init__(self, lines: SeedLines) -> None:
         texts = lines.texts
         self.texts = texts
+        self.raws = lines.raws  # body text is reported trimmed, not collapsed
+        self.gap_before = lines.gap_before
         self.nbsp_before = lines.nbsp_before
         self.nbsp_at_end = lines.nbsp_at_end
         self.size = len(texts)
@@ -225,7 +227,7 @@ class _Reader:
         while j < self.size and not self._ends_body(j):
             text = self.texts[j]
             if dateline is None and is_dateline(text):
-                dateline = text
+                dateline = self.raws[j]  # as shown, only trimmed
             elif author is None and is_byline(text):
                 author = text
             else:
@@ -238,7 +240,7 @@ class _Reader:
         body: list[str] = []
         while j < self.size and not self._ends_body(j):
             if not self._same(j, title, tail):
-                body.append(self.texts[j])
+                body.append(self.raws[j])
             j += 1
         return body, j
 

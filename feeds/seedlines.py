@@ -70,18 +70,24 @@ _CLOSERS = "\"'”’»)]"
 class SeedLines:
     """The text-bearing lines of one seed file.
 
-    ``texts[i]`` is line *i* with whitespace (U+00A0 too) collapsed, NFC;
-    ``nbsp_before[i]`` says a U+00A0-only line came between it and the line before;
-    ``nbsp_at_end`` says one came after the last text line.
+    ``texts[i]`` is line *i* with whitespace (U+00A0 too) collapsed, NFC: the
+    form titles are compared and reported in. ``raws[i]`` is the same line only
+    trimmed (inner whitespace as in the file, NFC): the form body paragraphs
+    and summaries are reported in. ``gap_before[i]`` says a blank line came
+    between it and the line before (paragraphs are separated by blank lines);
+    ``nbsp_before[i]`` says a U+00A0-only line did; ``nbsp_at_end`` says one
+    came after the last text line.
     """
 
     texts: list[str]
+    raws: list[str]
+    gap_before: list[bool]
     nbsp_before: list[bool]
     nbsp_at_end: bool
 
 
 def split_lines(text: str) -> SeedLines:
-    """Drop blank lines, collapse whitespace, note U+00A0 lines (one pass)."""
+    """Drop blank lines, collapse whitespace, note blank and U+00A0 lines (one pass)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     check_nfc = False
@@ -90,28 +96,37 @@ def split_lines(text: str) -> SeedLines:
             text = text.translate(_INVISIBLE)
         check_nfc = _NFC_SUSPECT.search(text) is not None
     texts: list[str] = []
+    raws: list[str] = []
+    gap_before: list[bool] = []
     nbsp_before: list[bool] = []
-    pending_nbsp = False
+    pending_gap = pending_nbsp = False
     for raw in text.split("\n"):
         if not raw:
+            pending_gap = True
             continue
         # Most lines are already clean (printable excludes tabs and U+00A0);
         # only the others pay for split and join.
         if raw.isprintable() and raw[0] != " " and raw[-1] != " " and "  " not in raw:
-            line = raw
+            line = trimmed = raw
         else:
             line = " ".join(raw.split())
             if not line:
                 # A whitespace-only line that is not plain blank is the `&nbsp;`
                 # paragraph that closes an article on the scraped pages.
                 pending_nbsp = pending_nbsp or bool(raw.strip(" \t\f\v"))
+                pending_gap = True
                 continue
+            trimmed = raw.strip()
         if check_nfc and not line.isascii() and not unicodedata.is_normalized("NFC", line):
+            # Whitespace never composes, so the trimmed form needs NFC exactly when this does.
             line = unicodedata.normalize("NFC", line)
+            trimmed = unicodedata.normalize("NFC", trimmed)
         texts.append(line)
+        raws.append(trimmed)
+        gap_before.append(pending_gap)
         nbsp_before.append(pending_nbsp)
-        pending_nbsp = False
-    return SeedLines(texts, nbsp_before, pending_nbsp)
+        pending_gap = pending_nbsp = False
+    return SeedLines(texts, raws, gap_before, nbsp_before, pending_nbsp)
 
 
 def story_key(title: str) -> str:

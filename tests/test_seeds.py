@@ -175,9 +175,13 @@ def test_line_endings_and_bom_do_not_change_the_items(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_lines_are_collapsed_nfc_and_the_fast_key_is_fold_title(text: str) -> None:
-    for line in split_lines(text).texts:
+    lines = split_lines(text)
+    for line, raw in zip(lines.texts, lines.raws, strict=True):
         assert line == collapse_space(line)
         assert story_key(line) == fold_title(line)
+        # Body text keeps its inner whitespace: it is only trimmed.
+        assert raw == raw.strip()
+        assert collapse_space(raw) == line
 
 
 # -- decoding -----------------------------------------------------------------

@@ -236,11 +236,21 @@ class _Reader:
         return dateline, author, j
 
     def _read_body(self, j: int, title: str, tail: str) -> tuple[list[str], int]:
-        """Paragraphs up to the next block; image gaps (blank runs) do not stop it."""
+        """Paragraphs up to the next block; image gaps (blank runs) do not stop it.
+
+        Paragraphs are separated by blank lines: adjacent lines (a hard line
+        break, a bulleted list) are one paragraph, joined with a newline.
+        """
         body: list[str] = []
+        joins = False  # whether line j may continue the last paragraph
         while j < self.size and not self._ends_body(j):
-            if not self._same(j, title, tail):
+            if self._same(j, title, tail):
+                joins = False  # a repeated title is no paragraph, and none runs across it
+            elif joins and not self.gap_before[j]:
+                body[-1] += "\n" + self.raws[j]
+            else:
                 body.append(self.raws[j])
+                joins = True
             j += 1
         return body, j
 

@@ -169,6 +169,9 @@ def test_parse_is_deterministic(text: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(_SEED_LIKE)
 def test_line_endings_and_bom_do_not_change_the_items(text: str) -> None:
+    # Only LF line ends are converted: a stray CR before one would make "\r\r\n",
+    # two line ends, and blank lines separate paragraphs.
+    text = text.replace("\r", "")
     assert parse_seed("\ufeff" + text.replace("\n", "\r\n")) == parse_seed(text)
 
 

@@ -125,6 +125,26 @@ class _Reader:
         # U+00A0 line, or one whose title repeats, starts LATEST NEWS.
         return self.nbsp_before[j] or (j + 1 < self.size and self._same(j + 1, row, title_tail(row)))
 
+    def _is_block_heading(self, j: int, title: str, tail: str) -> bool:
+        """A short upper-case line with no text of its own after it: a heading, not a paragraph.
+
+        Sections head their teaser runs (`OPINION` over `OPINION Title` lines);
+        such a line may follow an article's closing U+00A0 and must not become
+        its last paragraph (nor its dateline). Body text, or the page's title
+        again (under a dateline), after it makes it part of the page.
+        """
+        k = j
+        while k < self.size and self._heading_shaped(k):
+            k += 1  # headings may stack (`MORE FROM` over `OPINION`)
+        if k == j:
+            return False
+        return k >= self.size or (self._ends_body(k) and not self._same(k, title, tail))
+
+    def _heading_shaped(self, k: int) -> bool:
+        """Reads like a section label (`OPINION`, `ARTS & CULTURE`); `(AA)` credits do not."""
+        text = self.texts[k]
+        return len(text) <= MAX_HEADING and text.isupper() and section_label(text) == text
+
     def _page_goes_on(self, j: int) -> bool:
         """After a block's text: a U+00A0 closer or a listing says it was a page."""
         if j >= self.size:
@@ -226,6 +246,8 @@ class _Reader:
         author: str | None = None
         while j < self.size and not self._ends_body(j):
             text = self.texts[j]
+            if self._is_block_heading(j, title, tail):
+                break
             if dateline is None and is_dateline(text):
                 dateline = self.raws[j]  # as shown, only trimmed
             elif author is None and is_byline(text):
@@ -246,6 +268,8 @@ class _Reader:
         while j < self.size and not self._ends_body(j):
             if self._same(j, title, tail):
                 joins = False  # a repeated title is no paragraph, and none runs across it
+            elif self._is_block_heading(j, title, tail):
+                break
             elif joins and not self.gap_before[j]:
                 body[-1] += "\n" + self.raws[j]
             else:

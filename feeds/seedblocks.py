@@ -152,8 +152,14 @@ class _Reader:
         return self.nbsp_before[j] or self._starts_listing(j) or self.rows[j] is not None
 
     def _opens_page(self, k: int) -> bool:
-        """Whether the pair at ``k`` is really a prefix-less page header (body follows)."""
+        """Whether the pair at ``k`` is really a prefix-less page header (body follows).
+
+        A page may show its title a third time (header, h1, image caption); a
+        list pair never does, so that alone says page.
+        """
         nxt = k + 2
+        if nxt < self.size and self._same(nxt, self.texts[k + 1], self.tails[k + 1]):
+            return True
         if nxt >= self.size or self.prefixes[nxt] is not None or self._ends_body(nxt):
             return False
         text = self.texts[nxt]

@@ -58,6 +58,9 @@ class _Reader:
                 self.prefixes[i] = header_prefix(texts[i], texts[i + 1])
         self.rows = [row_title(t) if t[0].isdigit() else None for t in texts]
         self.date: str | None = None
+        # Whether the current page has shown lists or teasers since its start
+        # (an article, or a U+00A0 closing line, or the file start).
+        self.in_run = False
         self.items: list[SeedItem] = []
 
     def run(self) -> list[SeedItem]:
@@ -68,6 +71,8 @@ class _Reader:
 
     def _step(self, i: int) -> int:
         """Read the block starting at line ``i``; return the line after it."""
+        if self.nbsp_before[i]:
+            self.in_run = False  # a U+00A0 line closes the page: a new one starts here
         if self._starts_listing(i, over_pairs=True):
             return self._read_listing(i + 1)
         if self.rows[i] is not None:
@@ -168,12 +173,14 @@ class _Reader:
     # -- listing blocks -------------------------------------------------------
 
     def _read_listing(self, k: int) -> int:
+        self.in_run = True
         if k < self.size and self.rows[k] is not None:
             return self._read_rows(k)
         return self._read_pairs(k)
 
     def _read_rows(self, k: int) -> int:
         """`1. Title` rows, each optionally followed by the title again."""
+        self.in_run = True
         while k < self.size:
             title = self.rows[k]
             if title is None:
@@ -226,14 +233,21 @@ class _Reader:
         dateline, author, j = self._read_lead(j, title, tail)
         body, j = self._read_body(j, title, tail)
         # Only a rendered label heads a teaser; date headers, template debris
-        # or no prefix at all head a page.
-        teaser = not dated and section is not None and not (dateline or author)
-        if body and not (teaser and len(body) == 1 and not self._page_goes_on(j)):
-            self._emit(title, "article", section, dateline, author, tuple(body))
-        elif teaser and not self._page_goes_on(j):
+        # or no prefix at all head a page, and so do a dateline, a byline or
+        # a second paragraph.
+        teaser = not dated and section is not None and not (dateline or author) and len(body) <= 1
+        # A teaser shape with a U+00A0 closer or a listing after it is still a
+        # teaser inside a run (the last teaser before the page's closing
+        # U+00A0); at a page start it is a page (a one-paragraph article).
+        if teaser and (self.in_run or not self._page_goes_on(j)):
             self._emit(title, "teaser", section, summary=body[0] if body else None)
+        elif body:
+            self._emit(title, "article", section, dateline, author, tuple(body))
         else:
             self._emit(title, "headline", section)
+        # An article ends its page's run; a teaser or a bare page title (over
+        # the page's lists and teasers) goes on with it.
+        self.in_run = self.items[-1].kind != "article"
         return j
 
     def _same(self, k: int, title: str, tail: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
+from typing import Literal
 
 import nh3
 
@@ -25,24 +26,31 @@ MAX_TEXT = 4000  # summaries and author names, as plain text
 MAX_HTML = 200_000
 
 _URL_SCHEMES = frozenset({"http", "https", "mailto"})
-_URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
 # Still looks like markup after one round of unescaping: "&lt;script&gt;".
 _TAG_LIKE = re.compile(r"<[A-Za-z/!?]")
+# nh3 checks the scheme of href/src and resolves them in Rust with the GIL
+# released; a Python attribute callback took the GIL back per attribute and
+# made sanitising serial. ``cite`` is not one of its URL attributes, so it
+# is fixed up here. nh3 writes every attribute value double-quoted with
+# '"' escaped, which is what lets a regex walk its tags exactly.
+_CITE = re.compile(r'(<(?:blockquote|q|del|ins)(?:\s+[^\s=>]+(?:="[^"]*")?)*?\s+)cite="([^"]*)"')
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _cleaner(base: str | None) -> nh3.Cleaner:
-    def absolute_urls(tag: str, attribute: str, value: str) -> str | None:
-        if attribute not in _URL_ATTRIBUTES:
-            return value
-        if value.startswith("mailto:"):
-            return value
-        return web_link(value, base)
+    """A cleaner resolving relative URLs against ``base``; without a usable
+    base, relative URLs are dropped (they would point into our own site)."""
+    if base and web_link(base):
+        try:
+            return _new_cleaner(("rewrite_with_base", base))
+        except ValueError:  # a base Python's urllib takes but a browser's URL parser does not
+            pass
+    return _new_cleaner("deny")
 
+
+def _new_cleaner(url_relative: Literal["deny"] | tuple[Literal["rewrite_with_base"], str]) -> nh3.Cleaner:
     return nh3.Cleaner(
-        url_schemes=set(_URL_SCHEMES),
-        attribute_filter=absolute_urls,
-        clean_content_tags={"script", "style"},
+        url_schemes=set(_URL_SCHEMES), url_relative=url_relative, clean_content_tags={"script", "style"}
     )
 
 
@@ -54,7 +62,17 @@ def safe_html(fragment: str | None, base: str | None = None) -> str | None:
     if not fragment or not fragment.strip():
         return None
     cleaned = _cleaner(base).clean(fragment[:MAX_HTML]).strip()
+    if "cite=" in cleaned:
+        cleaned = _CITE.sub(lambda m: _absolute_cite(m, base), cleaned)
     return cleaned or None
+
+
+def _absolute_cite(match: re.Match[str], base: str | None) -> str:
+    """A ``cite`` made absolute like href and src are, or dropped if it is not http(s)."""
+    url = web_link(html.unescape(match.group(2)), base)
+    if url is None:
+        return match.group(1).rstrip()
+    return f'{match.group(1)}cite="{html.escape(url)}"'
 
 
 def plain_text(fragment: str | None, limit: int = MAX_TEXT) -> str | None:
@@ -68,7 +86,7 @@ def plain_text(fragment: str | None, limit: int = MAX_TEXT) -> str | None:
         return None
     text = fragment[: limit * 4]
     for _ in range(3):
-        text = html.unescape(_TEXT_CLEANER.clean(text))
+        text = _unmarked(text)
         if not _TAG_LIKE.search(text):
             break
     else:
@@ -77,6 +95,20 @@ def plain_text(fragment: str | None, limit: int = MAX_TEXT) -> str | None:
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "\u2026"
     return text or None
+
+
+def _unmarked(text: str) -> str:
+    """One round of markup removal and entity decoding.
+
+    Most titles, names and categories hold no "<": for those an HTML parser
+    would only decode entities (and drop NULs), which ``html.unescape`` does
+    without the round trip through nh3.
+    """
+    if "<" in text:
+        return html.unescape(_TEXT_CLEANER.clean(text))
+    if "&" in text:
+        text = html.unescape(text)
+    return text.replace("\0", "")
 
 
 def text_as_html(text: str | None) -> str | None:

@@ -182,3 +182,26 @@ def test_sanitiser_rules() -> None:
     assert "<script" not in (plain_text("&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;x") or "")
     assert plain_text("5 < 6 and 7 > 3") == "5 < 6 and 7 > 3"
     assert len(plain_text("word " * 5000) or "") <= 4000
+
+
+def test_relative_urls_and_cites_are_made_absolute_or_dropped() -> None:
+    base = "http://127.0.0.1/a/b"
+    assert safe_html('<img src="/i.png"><a href="//cdn.test/x">x</a>', base) == (
+        '<img src="http://127.0.0.1/i.png"><a href="http://cdn.test/x" rel="noopener noreferrer">x</a>'
+    )
+    assert safe_html('<blockquote cite="q?a=1&amp;b=2">q</blockquote>', base) == (
+        '<blockquote cite="http://127.0.0.1/a/q?a=1&amp;b=2">q</blockquote>'
+    )
+    # nh3 does not treat cite as a URL: a javascript: one must still go.
+    assert safe_html('<del datetime=">" cite="javascript:alert(1)">d</del>', base) == (
+        '<del datetime="&gt;">d</del>'
+    )
+    # Without a usable base a relative URL would point into our own site.
+    assert safe_html('<a href="page">x</a>', None) == '<a rel="noopener noreferrer">x</a>'
+    assert safe_html('<a href="page">x</a>', "http://exa mple.test/") == '<a rel="noopener noreferrer">x</a>'
+
+
+def test_plain_text_without_markup_matches_the_html_route() -> None:
+    # Text with no "<" skips nh3; it must come out as if it had not.
+    for text in ["Fish &amp; chips", "A &notit; B", "x &#0; y", "caf\u00e9\u00a0 au\u2003lait", "nul\0byte"]:
+        assert plain_text(text) == plain_text(text + "<b></b>")

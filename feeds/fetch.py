@@ -16,11 +16,14 @@ URL; a 302/303/307 anywhere stops that. Every foreign exception becomes a
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin
 
 import requests
@@ -127,11 +130,9 @@ class Fetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > limit:
             raise FetchError(f"body of {declared} bytes is over the {limit}-byte limit", subject=name)
-        # A server trickling bytes never trips the read timeout; this watchdog
+        # A server trickling bytes never trips the read timeout; the watchdog
         # cuts the connection when the total deadline passes.
-        watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), _cut, (response,))
-        watchdog.daemon = True
-        watchdog.start()
+        watch = _WATCHDOG.watch(deadline, response)
         chunks: list[bytes] = []
         size = 0
         try:
@@ -147,8 +148,48 @@ class Fetcher:
                 raise FetchError(f"took longer than {self.config.deadline:g}s", subject=name) from e
             raise
         finally:
-            watchdog.cancel()
+            _WATCHDOG.cancel(watch)
         return b"".join(chunks)
+
+
+class _Watchdog:
+    """One thread that cuts the responses still being read at their deadline.
+
+    A ``threading.Timer`` per body cost a thread start per fetch, a thousand
+    in a refresh of a thousand feeds; here a watch is a heap entry.
+    """
+
+    def __init__(self) -> None:
+        self._watches: list[list[Any]] = []  # [deadline, sequence, response or None]
+        self._sequence = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: float, response: requests.Response) -> list[Any]:
+        entry = [deadline, next(self._sequence), response]
+        with self._wake:
+            heapq.heappush(self._watches, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="fetch-deadlines", daemon=True)
+                self._thread.start()
+            if self._watches[0] is entry:  # sooner than the one the thread waits for
+                self._wake.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        entry[2] = None  # dropped by the thread when its time comes
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._watches or self._watches[0][0] > time.monotonic():
+                    self._wake.wait(self._watches[0][0] - time.monotonic() if self._watches else None)
+                response = heapq.heappop(self._watches)[2]
+            if response is not None:
+                _cut(response)
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _drain(response: requests.Response) -> None:

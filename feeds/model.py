@@ -87,12 +87,22 @@ class Item:
     def content_hash(self) -> str:
         """Hash of what a reader sees; id, times and provenance are left out,
         so re-storing the same story with a new sighting is not a change."""
-        content = [
+        return content_hash(
             self.title, self.kind, self.section, self.section_slug, self.link, self.summary,
-            self.content_html, list(self.body), self.dateline, self.author,
-        ]
-        encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+            self.content_html, self.body, self.dateline, self.author,
+        )
+
+
+def content_hash(
+    title: str, kind: str, section: str | None, section_slug: str | None, link: str | None,
+    summary: str | None, content_html: str | None, body: tuple[str, ...], dateline: str | None,
+    author: str | None,
+) -> str:
+    """``Item.content_hash`` of an item with these fields, for those who hash
+    before the item exists (the remote parser, off the store writer's thread)."""
+    content = [title, kind, section, section_slug, link, summary, content_html, list(body), dateline, author]
+    encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +133,7 @@ class ItemWrite:
     item: Item
     canonical_link: str | None = None
     origins: tuple[Origin, ...] = ()
+    content_hash: str | None = None  # item.content_hash(), when the writer already has it
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,15 +14,19 @@ def format_time(moment: datetime) -> str:
     so that the text sorts in time order."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime reached the store")
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is C and about four times faster than strftime; it also
+    # truncates to the millisecond. "+00:00" -> "Z".
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    # fromisoformat reads the "Z" since Python 3.11, ten times faster than strptime.
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
-def item_to_row(item: Item, canonical_link: str | None, first_seen: datetime) -> dict[str, Any]:
+def item_to_row(
+    item: Item, canonical_link: str | None, first_seen: datetime, content_hash: str | None = None
+) -> dict[str, Any]:
     return {
         "id": item.id,
         "key": item.key,
@@ -41,7 +45,7 @@ def item_to_row(item: Item, canonical_link: str | None, first_seen: datetime) ->
         "published": format_time(item.published),
         "updated": format_time(item.updated),
         "first_seen": format_time(first_seen),
-        "content_hash": item.content_hash(),
+        "content_hash": content_hash or item.content_hash(),
     }
 
 

@@ -178,6 +178,10 @@ def wrk(url: str, args: argparse.Namespace, header: str | None = None) -> float:
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", url]
     if header:
         command[1:1] = ["-H", header]
+    if args.wrk_cpu is not None and shutil.which("taskset"):
+        # The load generator keeps to one core, so it does not take turns with
+        # the server on both: every server gets the other core to itself.
+        command[:0] = ["taskset", "-c", str(args.wrk_cpu)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx or 3xx" in out:
         raise SystemExit(f"wrk saw errors:\n{out}")
@@ -225,6 +229,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--nginx-workers", default="1,auto",
                         help="nginx worker_processes to compare with, comma-separated")
+    parser.add_argument("--wrk-cpu", type=int, default=0 if (os.cpu_count() or 1) > 1 else None,
+                        help="pin wrk to this CPU with taskset (default: 0 on a multi-core machine)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     return parser.parse_args()
 
@@ -285,7 +291,8 @@ def prepare(root: Path, port: int, items: int) -> Path:
 def report(args: argparse.Namespace, results: dict[str, tuple[float, float]]) -> None:
     """One row per server; ratios are feeds serve over each nginx."""
     print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET /feeds/all.rss on 127.0.0.1, "
-          f"median of {args.rounds} interleaved runs; nginx N = worker_processes N, sendfile on")
+          f"median of {args.rounds} interleaved runs; nginx N = worker_processes N, sendfile on; "
+          f"wrk on CPU {args.wrk_cpu}")
     ours = results["feeds serve"]
     print(f"{'':14}{'200 req/s':>12}{'304 req/s':>12}{'200 ratio':>12}{'304 ratio':>12}")
     for name, (full, revalidated) in results.items():

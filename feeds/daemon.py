@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,16 +28,18 @@ from feeds.app import run_export, run_ingest
 from feeds.clock import Clock
 from feeds.config import Config
 from feeds.daemon_site import PublishedSite, PublishReport, sync_export
+from feeds.decide import is_due
 from feeds.errors import FeedsError
 from feeds.ingest import IngestReport
 from feeds.model import SourceState
-from feeds.scheduler import JobSpec, seeds_job, source_job
+from feeds.scheduler import JobSpec, jitter_for, seeds_job, source_job
 from store import Store
 
 log = logging.getLogger("feeds.daemon")
 
 DEFAULT_QUIET = 2.0  # seconds without a new change before publishing
 DEFAULT_MAX_DELAY = 30.0  # never hold changes back longer than this
+DUE_SLACK = 5.0  # seconds a source job's wake-up may run ahead of the source's own due time
 
 
 class SourceOutcome(Protocol):
@@ -114,6 +116,25 @@ class ScanStatus:
     error: str | None = None
 
 
+def source_due(state: SourceState | None, now: datetime, slack: float) -> bool:
+    """Whether a source's own schedule says fetch, at its job's wake-up ``now``.
+
+    The store's ``next_due`` already holds the interval or cron time, the
+    publisher's ttl and skipped hours. The job wakes on the configured schedule
+    plus up to ``slack`` of jitter, so it may wake a little before the time
+    its last fetch set; a source due within the slack is fetched now rather
+    than a whole interval late. A source never fetched is due.
+    """
+    if state is None or state.disabled:
+        return True  # never fetched; or gone, which the updater reports
+    return is_due(state, now + timedelta(seconds=slack))
+
+
+def _slack(cron: str | None, interval: float | None) -> float:
+    """How far ahead of its source's due time a source job may wake: its jitter and a little."""
+    return jitter_for(None if cron else interval) + DUE_SLACK
+
+
 def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
@@ -186,11 +207,10 @@ class Daemon:
     def job_specs(self) -> list[JobSpec]:
         """The seeds rescan and one job per enabled remote source."""
         specs = [seeds_job(self.config, self.run_seeds_job)]
-        specs.extend(
-            source_job(source, partial(self.run_source_job, source.name))
-            for source in self.config.sources
-            if source.enabled
-        )
+        for source in self.config.sources:
+            if source.enabled:
+                slack = _slack(source.cron, source.interval)
+                specs.append(source_job(source, partial(self.run_source_job, source.name, slack)))
         return specs
 
     # -- jobs ---------------------------------------------------------------
@@ -198,8 +218,24 @@ class Daemon:
     def run_seeds_job(self) -> None:
         self._run_job(self.scan_seeds)
 
-    def run_source_job(self, name: str) -> None:
-        self._run_job(partial(self.refresh_sources, [name]))
+    def run_source_job(self, name: str, slack: float = DUE_SLACK) -> None:
+        self._run_job(partial(self.refresh_due_source, name, slack))
+
+    def refresh_due_source(self, name: str, slack: float = DUE_SLACK) -> None:
+        """A source job's run: refresh the source if its own schedule says so.
+
+        ``refresh_sources`` fetches a source named to it even when not due (as
+        ``feeds refresh NAME`` wants), so the due check is made here, with the
+        same pure decision; backoff and gone sources are still its to skip.
+        """
+        now = self.clock()
+        state = next((s for s in self.store.source_states() if s.name == name), None)
+        if state is not None and not source_due(state, now, slack):
+            log.info(
+                "source %s: skipped, 0 items changed, 0.00s: not due until %s", name, iso(state.next_due)
+            )
+            return
+        self.refresh_sources([name])
 
     def scan_seeds(self, *, publish: bool = True) -> IngestReport | None:
         """Ingest new or changed seed files (by content hash); one log line."""

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from feeds.app import run_export
 from feeds.clock import Clock
 from feeds.config import Config, SourceConfig
-from feeds.daemon import Daemon, Pending, add_changes, publish_delay
+from feeds.daemon import Daemon, Pending, add_changes, publish_delay, source_due
 from feeds.daemon_site import next_last_modified
 from feeds.http_resources import make_resource
 from feeds.model import SourceState
@@ -297,3 +298,32 @@ def test_a_failed_export_is_retried_in_full(
     daemon.publish_pending(force=True)
     assert blocker.read_bytes() == daemon.site.resource("feeds/all.rss").body  # type: ignore[union-attr]
     assert (out / "feeds" / "science.atom").is_file()
+
+
+def test_a_source_job_fetches_only_when_the_source_is_due(
+    store: Store, config: Config, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    sources = (SourceConfig(name="a", url="https://a.example/feed", interval=600.0),)
+    refresher = FakeRefresher()
+    daemon = Daemon(store, replace(config, sources=sources), clock, refresh=refresher)
+    (job,) = [spec for spec in daemon.job_specs() if spec.id == "source:a"]
+    # The publisher's ttl put the next fetch an hour out: the 10-minute wake-up skips it.
+    state = SourceState(name="a", url="https://a.example/feed", next_due=NOW + timedelta(hours=1))
+    store.save_source_state(state)
+    with caplog.at_level(logging.INFO, logger="feeds.daemon"):
+        job.run()
+    assert refresher.calls == []
+    assert "source a: skipped, 0 items changed, 0.00s: not due until 2026-01-05T13:00:00Z" in caplog.text
+    # Due a few seconds after the wake-up (within its jitter): fetched now, not an interval late.
+    store.save_source_state(replace(state, next_due=NOW + timedelta(seconds=30)))
+    job.run()
+    assert refresher.calls == [["a"]]
+
+
+def test_source_due_allows_the_wake_up_slack() -> None:
+    state = SourceState(name="a", url="https://a.example/", next_due=NOW + timedelta(seconds=60))
+    assert not source_due(state, NOW, slack=30)
+    assert source_due(state, NOW, slack=60)
+    assert source_due(None, NOW, slack=0)
+    assert source_due(replace(state, next_due=None), NOW, slack=0)
+    assert source_due(replace(state, disabled=True), NOW, slack=0)  # the updater reports it as gone

@@ -27,6 +27,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from feeds.config import Config, SourceConfig
+from feeds.decide import cron_fields
 from feeds.errors import ConfigError
 
 # APScheduler logs two INFO lines per run; the daemon logs its own one line.
@@ -88,37 +89,14 @@ def seeds_job(config: Config, run: Callable[[], object]) -> JobSpec:
 def crontab_weekdays(field: str) -> str:
     """A crontab day-of-week field (0 or 7 = Sunday) in APScheduler 3.x terms.
 
-    APScheduler 3.x counts 0 as Monday (its issue 286), so numbers are turned
-    into day names, which both read the same way. Steps and ranges are
-    expanded first, since ``*/2`` means other days in each.
+    APScheduler 3.x counts 0 as Monday (its issue 286), so the days are read
+    with the crontab rules the updater uses (``decide.cron_fields``) and
+    written as names, which both read the same way.
     """
     if field in ("*", "?"):
         return "*"
-    days: set[int] = set()
-    for part in field.lower().split(","):
-        base, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if base == "*":
-            start, end = 0, 6
-        elif "-" in base:
-            first, last = base.split("-", 1)
-            start, end = _weekday(first), _weekday(last)
-        else:
-            start = _weekday(base)
-            end = 6 if step_text else start
-        if step < 1 or end < start:
-            raise ValueError(f"bad day-of-week field {field!r}")
-        days.update(day % 7 for day in range(start, end + 1, step))
+    days = cron_fields(f"* * * * {field}")[4]
     return ",".join(_WEEKDAYS[day] for day in sorted(days))
-
-
-def _weekday(text: str) -> int:
-    text = text.strip()
-    if text.isdigit() and 0 <= int(text) <= 7:
-        return int(text)
-    if text[:3] in _WEEKDAYS:
-        return _WEEKDAYS.index(text[:3])
-    raise ValueError(f"bad day of week {text!r}")
 
 
 def make_trigger(spec: JobSpec) -> BaseTrigger:

@@ -18,13 +18,14 @@ import codecs
 import io
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urljoin
 
-import feedparser
 from lxml import etree
 
 from feeds.errors import ParseError
@@ -79,17 +80,33 @@ class ParsedFeed:
 
 def parse_feed(body: bytes, headers: Mapping[str, str], base: str | None = None) -> ParsedFeed:
     """Parse one response body; ParseError when it holds no usable feed."""
-    wanted = {k.lower(): v for k, v in headers.items() if k.lower() in _PARSER_HEADERS}
-    if base and "content-location" not in wanted:
-        wanted["content-location"] = base
-    if _looks_like_json(body, wanted.get("content-type", "")):
+    return parse_without_feedparser(body, headers, base) or parse_with_feedparser(body, headers, base)
+
+
+def parse_without_feedparser(
+    body: bytes, headers: Mapping[str, str], base: str | None = None
+) -> ParsedFeed | None:
+    """A JSON Feed, or plain RSS 2.0 read with lxml; None: feedparser's to read.
+
+    Both release the GIL for most of their work or are quick, so this may run
+    in the fetch threads; feedparser is pure Python and runs in processes.
+    """
+    content_type = _parser_headers(headers, base).get("content-type", "")
+    if _looks_like_json(body, content_type):
         return parse_json_feed(body, base)
-    fast = parse_plain_rss(body, wanted.get("content-type", ""), base)
-    if fast is not None:
-        return fast
+    return parse_plain_rss(body, content_type, base)
+
+
+def parse_with_feedparser(body: bytes, headers: Mapping[str, str], base: str | None = None) -> ParsedFeed:
+    """Any RSS or Atom document, read by feedparser; ParseError when unusable."""
+    # Imported on first use: most feeds never need it, and it weighs ~10 MB
+    # in every process that loads it.
+    import feedparser
+
     try:
         result = feedparser.parse(
-            io.BytesIO(body), response_headers=wanted, sanitize_html=False, resolve_relative_uris=False
+            io.BytesIO(body), response_headers=_parser_headers(headers, base), sanitize_html=False,
+            resolve_relative_uris=False,
         )
     except Exception as e:  # feedparser must never take a refresh down
         raise ParseError(f"feedparser failed: {type(e).__name__}: {e}") from e
@@ -106,6 +123,13 @@ def parse_feed(body: bytes, headers: Mapping[str, str], base: str | None = None)
         hints=_hints(feed, body),
         warning=warning,
     )
+
+
+def _parser_headers(headers: Mapping[str, str], base: str | None) -> dict[str, str]:
+    wanted = {k.lower(): v for k, v in headers.items() if k.lower() in _PARSER_HEADERS}
+    if base and "content-location" not in wanted:
+        wanted["content-location"] = base
+    return wanted
 
 
 def _bozo_message(result: Any) -> str:
@@ -207,9 +231,18 @@ _DC_NS = "{http://purl.org/dc/elements/1.1/}"
 _SY_NS = "{http://purl.org/rss/1.0/modules/syndication/}"
 _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
 _CHARSET = re.compile(r"charset=[\"']?([A-Za-z0-9._-]+)", re.I)
-_SAFE_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
-)
+# One parser per thread: lxml parses without the GIL, but a parser object
+# serialises the threads that share it.
+_PARSERS = threading.local()
+
+
+def _safe_parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
+        )
+    return parser
 
 
 class _NotPlainError(Exception):
@@ -222,7 +255,7 @@ def parse_plain_rss(body: bytes, content_type: str, base: str | None) -> ParsedF
     if any(marker in body for marker in unusual) or not _charset_agrees(body, content_type):
         return None
     try:
-        root = etree.fromstring(body, _SAFE_PARSER)
+        root = etree.fromstring(body, _safe_parser())
         channel = root.find("channel")
         if root.tag != "rss" or root.get("version") != "2.0" or channel is None:
             return None
@@ -266,29 +299,44 @@ def _charset_agrees(body: bytes, content_type: str) -> bool:
     return wanted == actual
 
 
+# The children of an <item> that _plain_entry reads: the first of each counts.
+_ITEM_FIELDS = frozenset({
+    "guid", "link", "title", "description", "pubDate", "author",
+    f"{_CONTENT_NS}encoded", f"{_DC_NS}date", f"{_DC_NS}creator",
+})
+
+
 def _plain_entry(item: Any, base: str | None) -> RawEntry:
-    guid_element = item.find("guid")
-    guid = _text(guid_element.text) if guid_element is not None else None
-    link = _text(item.findtext("link"))
-    if link is None and guid and guid_element.get("isPermaLink", "true").lower() != "false":
+    # One pass over the children: a find() per field walked them ten times.
+    first: dict[str, Any] = {}
+    categories: list[str] = []
+    for child in item:
+        tag = child.tag
+        if tag == "category":
+            if text := _text(child.text):
+                categories.append(text)
+        elif tag in _ITEM_FIELDS and tag not in first:
+            first[tag] = child
+    texts = {tag: _text(child.text) for tag, child in first.items()}
+    guid, link = texts.get("guid"), texts.get("link")
+    if link is None and guid and first["guid"].get("isPermaLink", "true").lower() != "false":
         link = guid
-    date_text = _text(item.findtext("pubDate")) or _text(item.findtext(f"{_DC_NS}date"))
+    date_text = texts.get("pubDate") or texts.get(f"{_DC_NS}date")
     published = _plain_date(date_text)
-    content = _text(item.findtext(f"{_CONTENT_NS}encoded"))
-    summary = _text(item.findtext("description"))
+    content, summary = texts.get(f"{_CONTENT_NS}encoded"), texts.get("description")
     if content is None:
         content, summary = summary, None
     return RawEntry(
         guid=guid,
         link=_resolve(link, base),
-        title=_text(item.findtext("title")),
+        title=texts.get("title"),
         summary=summary,
         content=content,
         published=published,
         updated=published,
         date_text=date_text,
-        author=_text(item.findtext("author")) or _text(item.findtext(f"{_DC_NS}creator")),
-        categories=tuple(t for t in (_text(c.text) for c in item.iterfind("category")) if t),
+        author=texts.get("author") or texts.get(f"{_DC_NS}creator"),
+        categories=tuple(categories),
         base=base,
     )
 
@@ -309,9 +357,9 @@ def _plain_date(text: str | None) -> datetime | None:
 
 
 def _resolve(link: str | None, base: str | None) -> str | None:
-    from urllib.parse import urljoin
-
-    return urljoin(base, link) if link and base else link
+    if not link or not base or link.startswith(("http://", "https://")):
+        return link  # absolute already: nothing to join
+    return urljoin(base, link)
 
 
 # -- JSON Feed ----------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Remote entries: from parsed feeds to clean records, and from records to item writes.
 
-``prepare_feed`` runs in the parser processes: bytes -> parse -> sanitise ->
-normalise, returning only picklable records. ``plan_source_writes`` runs in
-the single store writer: given what the store already holds, it decides
-which entries are new, which changed and which are the same story another
-source or a seed already brought. Both are pure.
+``prepare_feed`` runs off the store writer's thread (in the fetch threads,
+or in a parser process for feeds that need feedparser): bytes -> parse ->
+sanitise -> normalise -> file into a section -> hash, returning only
+picklable records, so the writer only compares and writes.
+``plan_source_writes`` runs in the single store writer: given what the store
+already holds, it decides which entries are new, which changed and which are
+the same story another source or a seed already brought. Both are pure.
 
 Who may change a stored item: the source that first brought it (its
 "owner"). A second source that carries the same story only adds itself as
@@ -16,12 +18,13 @@ Items a seed created are likewise never rewritten by a source.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from feeds.errors import ParseError
-from feeds.model import Item, ItemWrite, Origin
+from feeds.model import Item, ItemWrite, Origin, content_hash
 from feeds.normalise import (
     canonical_link,
     entry_published,
@@ -31,14 +34,43 @@ from feeds.normalise import (
     remote_item_slug,
     web_link,
 )
-from feeds.parse import FeedHints, RawEntry, parse_feed
+from feeds.parse import (
+    FeedHints,
+    ParsedFeed,
+    RawEntry,
+    parse_feed,
+    parse_with_feedparser,
+    parse_without_feedparser,
+)
 from feeds.sanitise import MAX_TITLE, plain_text, safe_html
-from feeds.timeslots import TimeSlots
-from store.sources import RemoteMatches
+
+if TYPE_CHECKING:  # the parser processes load this module; they need no store
+    from feeds.timeslots import TimeSlots
+    from store.sources import RemoteMatches
 
 log = logging.getLogger(__name__)
 
 UNTITLED = "Untitled"
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """Which section a source's entries go to: the first of an entry's
+    categories the source maps, else the source's own section."""
+
+    section: str | None = None  # slug
+    categories: Mapping[str, str] = field(default_factory=dict)  # folded category -> slug
+    labels: Mapping[str, str] = field(default_factory=dict)  # slug -> label shown
+
+    def section_of(self, categories: Sequence[str]) -> tuple[str | None, str | None]:
+        """(label, slug) of an entry with these categories."""
+        slug = self.section
+        if self.categories:
+            folded = (fold_title(c) for c in categories)
+            slug = next((self.categories[c] for c in folded if c in self.categories), self.section)
+        if slug is None:
+            return None, None
+        return self.labels.get(slug) or slug.replace("-", " ").upper(), slug
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +79,7 @@ class RemoteEntry:
 
     key: str  # its identity within its feed: guid/id, else link, else title + date
     item_id: str
-    slug: str  # computed here, in the parser processes, to spare the writer
+    slug: str
     title: str
     folded: str
     link: str | None
@@ -57,6 +89,9 @@ class RemoteEntry:
     content_html: str | None
     author: str | None
     categories: tuple[str, ...] = ()
+    section: str | None = None  # label, as filed
+    section_slug: str | None = None
+    content_hash: str = ""  # that of the item this entry makes (``new_item``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +110,7 @@ class PrepareJob:
     url: str  # where the body came from: the base of relative links
     body: bytes
     headers: Mapping[str, str]
+    filing: Filing = field(default_factory=Filing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +121,33 @@ class ParseFailure:
 def prepare_feed(job: PrepareJob) -> RemoteFeed | ParseFailure:
     """Parse, sanitise and normalise one body; failures come back as data.
 
-    Runs in a worker process, so nothing may escape it as an exception: a
-    crash there would fail every source waiting in the same pool.
+    May run in a worker process, so nothing may escape it as an exception:
+    a crash there would fail every source waiting in the same pool.
     """
+    return _prepare(job, parse_feed) or ParseFailure("no parser took the feed")
+
+
+def prepare_without_feedparser(job: PrepareJob) -> RemoteFeed | ParseFailure | None:
+    """``prepare_feed`` for what lxml and json read (plain RSS 2.0, JSON Feed);
+    None when the body needs feedparser, pure Python and best in a process."""
+    return _prepare(job, parse_without_feedparser)
+
+
+def prepare_with_feedparser(job: PrepareJob) -> RemoteFeed | ParseFailure:
+    """``prepare_feed`` for a body ``prepare_without_feedparser`` turned down."""
+    return _prepare(job, parse_with_feedparser) or ParseFailure("no parser took the feed")
+
+
+def _prepare(
+    job: PrepareJob, parse: Callable[[bytes, Mapping[str, str], str | None], ParsedFeed | None]
+) -> RemoteFeed | ParseFailure | None:
     try:
-        parsed = parse_feed(job.body, job.headers, job.url)
+        parsed = parse(job.body, job.headers, job.url)
+        if parsed is None:
+            return None
         entries: dict[str, RemoteEntry] = {}
         for raw in parsed.entries:
-            entry = clean_entry(raw, job.source, job.authority, job.url)
+            entry = clean_entry(raw, job.source, job.authority, job.url, job.filing)
             entries.setdefault(entry.key, entry)  # a feed repeating an entry: the first wins
         return RemoteFeed(
             version=parsed.version,
@@ -103,13 +158,16 @@ def prepare_feed(job: PrepareJob) -> RemoteFeed | ParseFailure:
         )
     except ParseError as e:
         return ParseFailure(e.message)
-    except Exception as e:  # see the docstring
+    except Exception as e:  # see prepare_feed
         log.exception("%s: parsing failed", job.source)
         return ParseFailure(f"parser failed: {type(e).__name__}: {e}")
 
 
-def clean_entry(raw: RawEntry, source: str, authority: str, feed_url: str) -> RemoteEntry:
-    """One raw entry as a clean record: plain-text title, safe HTML, absolute links."""
+def clean_entry(
+    raw: RawEntry, source: str, authority: str, feed_url: str, filing: Filing | None = None
+) -> RemoteEntry:
+    """One raw entry as a clean record: plain-text title, safe HTML, absolute
+    links, its section and the hash of the item it makes."""
     base = raw.base or feed_url
     link = web_link(raw.link, base)
     content = safe_html(raw.content, base)
@@ -117,6 +175,9 @@ def clean_entry(raw: RawEntry, source: str, authority: str, feed_url: str) -> Re
     title = plain_text(raw.title, MAX_TITLE) or plain_text(raw.summary or raw.content, 80) or link or UNTITLED
     key = remote_entry_key(raw.guid, link, title, raw.date_text)
     item_id = remote_item_id(authority, source, key)
+    author = plain_text(raw.author, 200)
+    categories = tuple(c for c in (plain_text(c, 200) for c in raw.categories) if c)
+    label, slug = (filing or Filing()).section_of(categories)
     return RemoteEntry(
         key=key,
         item_id=item_id,
@@ -128,8 +189,11 @@ def clean_entry(raw: RawEntry, source: str, authority: str, feed_url: str) -> Re
         date=raw.published,
         summary=summary,
         content_html=content,
-        author=plain_text(raw.author, 200),
-        categories=tuple(c for c in (plain_text(c, 200) for c in raw.categories) if c),
+        author=author,
+        categories=categories,
+        section=label,
+        section_slug=slug,
+        content_hash=content_hash(title, "entry", label, slug, link, summary, content, (), None, author),
     )
 
 
@@ -138,24 +202,11 @@ def clean_entry(raw: RawEntry, source: str, authority: str, feed_url: str) -> Re
 
 @dataclass(frozen=True, slots=True)
 class SourceTarget:
-    """Where one source's items go and how its provenance reads."""
+    """How one source's provenance reads."""
 
     name: str
     feed_url: str
     feed_title: str | None
-    section: str | None  # slug
-    categories: Mapping[str, str] = field(default_factory=dict)  # folded category -> slug
-    labels: Mapping[str, str] = field(default_factory=dict)  # slug -> label shown
-
-    def section_of(self, entry: RemoteEntry) -> tuple[str | None, str | None]:
-        """(label, slug) of an entry: the first mapped category, else the source's section."""
-        slug = self.section
-        if self.categories:
-            folded = (fold_title(c) for c in entry.categories)
-            slug = next((self.categories[c] for c in folded if c in self.categories), self.section)
-        if slug is None:
-            return None, None
-        return self.labels.get(slug) or slug.replace("-", " ").upper(), slug
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,14 +217,18 @@ class SourcePlan:
 
 
 def plan_source_writes(
-    target: SourceTarget, feed: RemoteFeed, matches: RemoteMatches, slots: TimeSlots, now: datetime
+    target: SourceTarget,
+    entries: Sequence[RemoteEntry],
+    matches: RemoteMatches,
+    slots: TimeSlots,
+    now: datetime,
 ) -> SourcePlan:
-    """The writes one parsed feed needs, given the stored items it may match."""
+    """The writes entries of one feed need, given the stored items they may match."""
     writes: list[ItemWrite] = []
     changed: set[str] = set()
     count = 0
     used: set[str] = set()
-    for entry in feed.entries:
+    for entry in entries:
         origin = Origin(
             kind="source", name=target.name, url=target.feed_url, title=target.feed_title,
             entry_id=entry.key, first_seen=now, last_seen=now,
@@ -181,12 +236,12 @@ def plan_source_writes(
         existing = find_match(entry, matches, target.name, now)
         if existing is not None and existing.id in used:
             continue  # two entries of one feed met the same stored story
-        label, slug = target.section_of(entry)
         item: Item | None
+        known_hash = None
         if existing is None:
-            item = new_item(entry, label, slug, slots, now)
+            item, known_hash = new_item(entry, slots, now), entry.content_hash
         elif owns(existing, target.name, entry):
-            item = changed_item(existing, entry, label, slug, slots, now)
+            item = changed_item(existing, entry, slots, now)
         else:
             item = None
         if item is not None:
@@ -197,7 +252,9 @@ def plan_source_writes(
             changed.update(s for s in ("all", existing.section_slug) if s)
         if item is not None:
             used.add(item.id)
-            writes.append(ItemWrite(item=item, canonical_link=entry.canonical_link, origins=(origin,)))
+            writes.append(ItemWrite(
+                item=item, canonical_link=entry.canonical_link, origins=(origin,), content_hash=known_hash,
+            ))
     return SourcePlan(tuple(writes), frozenset(changed), count)
 
 
@@ -231,23 +288,18 @@ def owns(item: Item, source: str, entry: RemoteEntry) -> bool:
     return not others or not mine or min(mine) <= min(others)
 
 
-def new_item(
-    entry: RemoteEntry, label: str | None, slug: str | None, slots: TimeSlots, now: datetime
-) -> Item:
+def new_item(entry: RemoteEntry, slots: TimeSlots, now: datetime) -> Item:
     """A story first seen now: published on its own date (else now), on a free millisecond."""
     moment = slots.claim(entry_published(entry.date, now))
     return Item(
         id=entry.item_id, key=entry.folded, slug=entry.slug,
-        title=entry.title, kind="entry", published=moment, updated=moment, section=label,
-        section_slug=slug, link=entry.link, summary=entry.summary, content_html=entry.content_html,
-        author=entry.author,
+        title=entry.title, kind="entry", published=moment, updated=moment, section=entry.section,
+        section_slug=entry.section_slug, link=entry.link, summary=entry.summary,
+        content_html=entry.content_html, author=entry.author,
     )
 
 
-def changed_item(
-    existing: Item, entry: RemoteEntry, label: str | None, slug: str | None, slots: TimeSlots,
-    now: datetime,
-) -> Item | None:
+def changed_item(existing: Item, entry: RemoteEntry, slots: TimeSlots, now: datetime) -> Item | None:
     """The owner's new version of a stored item, or None when a reader would see no change.
 
     ``published`` never moves (an undated entry keeps its first-seen time);
@@ -256,7 +308,7 @@ def changed_item(
     candidate = replace(
         existing, title=entry.title, key=entry.folded, kind="entry", link=entry.link,
         summary=entry.summary, content_html=entry.content_html, author=entry.author,
-        section=label, section_slug=slug,
+        section=entry.section, section_slug=entry.section_slug,
     )
     if candidate.content_hash() == existing.content_hash():
         return None

@@ -1,11 +1,16 @@
 """Refresh remote sources: fetch -> parse -> normalise -> decide -> store.
 
 The shape of a run: a bounded pool of fetch threads (``[fetch] workers``,
-at most ``per_host`` at once against one host) does the HTTP; bodies that
-changed go to parser processes (feedparser is pure Python and costs tens of
-milliseconds a feed, so threads would serialise on the GIL); this thread is
-the single store writer, taking finished sources as they come and writing
-each in one transaction (its items, their origins and its state).
+at most ``per_host`` at once against one host) does the HTTP. This thread
+is the single store writer: it takes fetched sources as they come, parses
+the bodies that changed when lxml or json can read them (plain RSS 2.0,
+JSON Feed; lxml and nh3 run with the GIL released, so the fetch threads
+and SQLite keep the other core busy), and writes each source in one
+transaction (its new and changed items, their origins and its state);
+entries whose content hash matches what the store holds cost it one dict
+lookup each. Bodies that need feedparser, pure Python at tens of
+milliseconds a feed, go to parser processes, started only when the first
+such body arrives.
 
 Every source ends as one ``SourceResult``. A failing source is data, never
 an exception out of ``refresh_sources``.
@@ -23,7 +28,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -46,20 +51,33 @@ from feeds.decide import (
 )
 from feeds.errors import FeedsError, FetchError, GoneError, ParseError, RetryLaterError, SourceError
 from feeds.fetch import Fetcher, FetchRequest, FetchResult
-from feeds.model import SourceState
+from feeds.model import ItemWrite, SourceState
 from feeds.normalise import fold_title
-from feeds.remote import ParseFailure, PrepareJob, RemoteFeed, SourceTarget, plan_source_writes, prepare_feed
+from feeds.remote import (
+    Filing,
+    ParseFailure,
+    PrepareJob,
+    RemoteFeed,
+    SourceTarget,
+    plan_source_writes,
+    prepare_with_feedparser,
+    prepare_without_feedparser,
+)
 from feeds.timeslots import TimeSlots
 from store import Store
 
 log = logging.getLogger(__name__)
 
-# Below this many fetches, parsing in the fetch threads beats starting processes.
+# Below this many fetches, feedparser in the fetch threads beats starting processes.
 PROCESS_POOL_MIN_JOBS = 8
-# Bodies waiting for a parser, per parser process: bounds memory when fetching outruns parsing.
-PARSE_BACKLOG = 4
-# State-only saves (304s, errors) are written together, this many at most.
+# Bodies waiting for the writer to parse them, per fetch thread: when the
+# writer falls behind, fetching pauses, which bounds memory.
+PARSE_BACKLOG = 2
+# State-only saves (304s, errors) are written together, this many at most,
+# and at least this often while sources keep coming (each transaction costs
+# the writer GIL hand-offs, and a thousand 304s are one refresh's worth).
 STATE_BATCH = 200
+STATE_FLUSH_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +118,9 @@ class _Job:
         return self.state.current_url or self.state.url
 
 
+_Parsed = RemoteFeed | ParseFailure
+
+
 @dataclass(slots=True)
 class _Done:
     """A fetched (and maybe parsed) source, waiting for the writer."""
@@ -109,7 +130,9 @@ class _Done:
     fetched: FetchResult | None = None
     error: SourceError | None = None
     fingerprint: str | None = None
-    parsed: Future[RemoteFeed | ParseFailure] | None = None
+    to_parse: PrepareJob | None = None  # a body that changed
+    parsed: _Parsed | Future[_Parsed] | None = None
+    holds_backlog: bool = False  # the writer releases its place in the backlog
 
 
 def refresh_sources(
@@ -192,30 +215,17 @@ def body_fingerprint(body: bytes, source: SourceConfig) -> str:
     return digest.hexdigest()
 
 
-class _InlineExecutor(Executor):
-    """Runs a task in the calling thread: parsing a handful of feeds needs no processes."""
-
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
-        future: Future[object] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as e:  # delivered through the future
-            future.set_exception(e)
-        return future
-
-
 class _Pipeline:
     """Fetch threads, parser processes and the writer (the calling thread) of one run."""
 
     def __init__(self, store: Store, config: Config, clock: Clock, jobs: int) -> None:
         self.store, self.config, self.clock = store, config, clock
-        self.fetch_pool = ThreadPoolExecutor(min(config.fetch.workers, jobs), thread_name_prefix="fetch")
-        cores = os.cpu_count() or 1
-        self.parse_pool: Executor = (
-            ProcessPoolExecutor(cores, mp_context=get_context("forkserver"))
-            if jobs >= PROCESS_POOL_MIN_JOBS and cores > 1 else _InlineExecutor()
-        )
-        self.backlog = threading.BoundedSemaphore(PARSE_BACKLOG * cores)
+        workers = min(config.fetch.workers, jobs)
+        self.fetch_pool = ThreadPoolExecutor(workers, thread_name_prefix="fetch")
+        self.cores = os.cpu_count() or 1
+        self.use_processes = jobs >= PROCESS_POOL_MIN_JOBS and self.cores > 1
+        self.parse_pool: ProcessPoolExecutor | None = None  # started by the first feedparser body
+        self.backlog = threading.BoundedSemaphore(PARSE_BACKLOG * workers)
         self.done: queue.Queue[_Done] = queue.Queue()
         self.local = threading.local()
         self.fetchers: list[Fetcher] = []
@@ -223,14 +233,21 @@ class _Pipeline:
         self.lock = threading.Lock()
         self.slots = TimeSlots(store)
         self.pending_states: list[SourceState] = []
+        self.flushed = time.monotonic()
         self.random = random.Random()  # noqa: S311 - jitter, not secrets
+        labels = {slug: (s.title or slug.replace("-", " ")).upper() for slug, s in config.sections.items()}
+        self.filings = {
+            s.name: Filing(s.section, {fold_title(k): v for k, v in s.categories.items()}, labels)
+            for s in config.sources
+        }
 
     def __enter__(self) -> _Pipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.fetch_pool.shutdown(wait=True, cancel_futures=True)
-        self.parse_pool.shutdown(wait=True, cancel_futures=True)
+        if self.parse_pool is not None:
+            self.parse_pool.shutdown(wait=True, cancel_futures=True)
         for fetcher in self.fetchers:
             fetcher.close()
 
@@ -238,10 +255,20 @@ class _Pipeline:
         """Fetch every job; yield each source's result as the writer finishes it."""
         for job in jobs:
             self.fetch_pool.submit(self._fetch, job)
-        for remaining in range(len(jobs), 0, -1):
+        remaining = len(jobs)
+        while remaining:
             done = self.done.get()
-            result, sections = self._finish_safely(done)
-            if remaining == 1 or self.done.empty() or len(self.pending_states) >= STATE_BATCH:
+            if done.to_parse is not None and not self._parse(done):
+                continue  # in a parser process; back in the queue when parsed
+            try:
+                result, sections = self._finish_safely(done)
+            finally:
+                if done.holds_backlog:
+                    self.backlog.release()
+            remaining -= 1
+            if not remaining or len(self.pending_states) >= STATE_BATCH or (
+                self.done.empty() and time.monotonic() - self.flushed >= STATE_FLUSH_SECONDS
+            ):
                 self._flush_states()
             yield result, sections
 
@@ -263,27 +290,51 @@ class _Pipeline:
             if fetched.body is not None:
                 done.fingerprint = body_fingerprint(fetched.body, job.source)
                 if done.fingerprint != job.state.body_hash:
-                    authority = self.config.site.authority
-                    self._parse(done, PrepareJob(
-                        job.source.name, authority, fetched.url, fetched.body, fetched.headers,
-                    ))
-                    return
+                    self.backlog.acquire()
+                    done.holds_backlog = True
+                    done.to_parse = PrepareJob(
+                        job.source.name, self.config.site.authority, fetched.url, fetched.body,
+                        fetched.headers, self.filings[job.source.name],
+                    )
         self.done.put(done)
 
-    def _parse(self, done: _Done, job: PrepareJob) -> None:
-        """Hand a body to a parser; the writer gets the source when it is parsed."""
-        self.backlog.acquire()
+    # -- the writer ----------------------------------------------------------
 
-        def handed_over(_: Future[RemoteFeed | ParseFailure]) -> None:
-            self.backlog.release()
-            self.done.put(done)
+    def _parse(self, done: _Done) -> bool:
+        """Parse a body in this thread if lxml or json can read it; else hand it
+        to a parser process and return False (it comes back to the queue).
 
+        Parsing here rather than in the fetch threads is deliberate: lxml and
+        nh3 release the GIL, but the Python around them does not, and a
+        second CPU-bound thread makes every SQLite call of the writer (each
+        releases the GIL) wait a whole switch interval to get it back.
+        """
+        job, done.to_parse = done.to_parse, None
+        assert job is not None
+        done.parsed = prepare_without_feedparser(job)
+        if done.parsed is not None:
+            return True
+        if not self.use_processes:
+            done.parsed = prepare_with_feedparser(job)
+            return True
         try:
-            future = self.parse_pool.submit(prepare_feed, job)
-        except (BrokenProcessPool, RuntimeError):  # a parser process died: parse here instead
-            future = _InlineExecutor().submit(prepare_feed, job)
+            future = self._parse_pool().submit(prepare_with_feedparser, job)
+        except (BrokenProcessPool, RuntimeError, OSError):  # no parser process: parse here instead
+            done.parsed = prepare_with_feedparser(job)
+            return True
         done.parsed = future
-        future.add_done_callback(handed_over)
+        future.add_done_callback(lambda _: self.done.put(done))
+        return False
+
+    def _parse_pool(self) -> ProcessPoolExecutor:
+        with self.lock:
+            if self.parse_pool is None:
+                context = get_context("forkserver")
+                # Workers fork from a server that has the parser loaded, instead
+                # of each importing feedparser, lxml and nh3 anew.
+                context.set_forkserver_preload(["feeds.remote"])
+                self.parse_pool = ProcessPoolExecutor(self.cores, mp_context=context)
+            return self.parse_pool
 
     def _fetcher(self) -> Fetcher:
         fetcher: Fetcher | None = getattr(self.local, "fetcher", None)
@@ -296,8 +347,6 @@ class _Pipeline:
     def _host_slot(self, url: str) -> threading.BoundedSemaphore:
         with self.lock:
             return self.hosts.setdefault(_host(url), threading.BoundedSemaphore(self.config.fetch.per_host))
-
-    # -- the writer ----------------------------------------------------------
 
     def _finish_safely(self, done: _Done) -> tuple[SourceResult, frozenset[str]]:
         try:
@@ -321,7 +370,7 @@ class _Pipeline:
             self.pending_states.append(self._succeeded(done.job, fetched, now, **extra))
             result = SourceResult(name, status, http_status=fetched.status, duration=self._took(done))
             return result, frozenset()
-        outcome = done.parsed.result()
+        outcome = done.parsed.result() if isinstance(done.parsed, Future) else done.parsed
         if isinstance(outcome, ParseFailure):
             error = ParseError(outcome.message, subject=name, status=fetched.status)
             return self._failed(done, error, now), frozenset()
@@ -336,18 +385,30 @@ class _Pipeline:
             warning=feed.warning, skip_hours=hints.skip_hours, skip_days=hints.skip_days,
             min_interval=publisher_floor(hints.ttl_minutes, hints.update_period, hints.update_frequency),
         )
-        entries = feed.entries
-        matches = self.store.remote_matches(
-            job.source.name, [e.key for e in entries], [e.item_id for e in entries],
-            [e.canonical_link for e in entries if e.canonical_link], [e.folded for e in entries],
-        )
-        plan = plan_source_writes(self._target(job, state), feed, matches, self.slots, now)
-        self.store.write_source(state, plan.writes)
+        name = job.source.name
+        stored = self.store.source_entries(name)
+        # An entry whose item already has its content is neither new nor
+        # changed, and this source is already among its origins: nothing to do.
+        fresh = [
+            e for e in feed.entries if (s := stored.get(e.key)) is None or s.content_hash != e.content_hash
+        ]
+        writes: tuple[ItemWrite, ...] = ()
+        changed, sections = 0, frozenset[str]()
+        if fresh:
+            matches = self.store.remote_matches(
+                {e.key: stored[e.key].item_id for e in fresh if e.key in stored},
+                [e.item_id for e in fresh], [e.canonical_link for e in fresh if e.canonical_link],
+                [e.folded for e in fresh],
+            )
+            target = SourceTarget(name, state.current_url or state.url, state.title)
+            plan = plan_source_writes(target, fresh, matches, self.slots, now)
+            writes, changed, sections = plan.writes, plan.items_changed, plan.changed_sections
+        self.store.write_source(state, writes)
         result = SourceResult(
-            job.source.name, "updated" if plan.items_changed else "unchanged", plan.items_changed,
+            name, "updated" if changed else "unchanged", changed,
             http_status=fetched.status, warning=feed.warning, duration=self._took(done),
         )
-        return result, plan.changed_sections
+        return result, sections
 
     def _failed(self, done: _Done, error: SourceError, now: datetime) -> SourceResult:
         state, max_backoff = done.job.state, self.config.fetch.max_backoff
@@ -385,19 +446,9 @@ class _Pipeline:
         )
         return replace(state, next_due=next_due)
 
-    def _target(self, job: _Job, state: SourceState) -> SourceTarget:
-        sections = self.config.sections
-        return SourceTarget(
-            name=job.source.name,
-            feed_url=state.current_url or state.url,
-            feed_title=state.title,
-            section=job.source.section,
-            categories={fold_title(k): v for k, v in job.source.categories.items()},
-            labels={slug: (s.title or slug.replace("-", " ")).upper() for slug, s in sections.items()},
-        )
-
     def _flush_states(self) -> None:
         states, self.pending_states = self.pending_states, []
+        self.flushed = time.monotonic()
         self.store.save_source_states(states)
 
     @staticmethod

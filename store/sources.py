@@ -8,10 +8,11 @@ uses the Store's lock, transaction and item writer.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any, NamedTuple, Protocol
 
 from sqlite_utils import Database
 
@@ -19,6 +20,13 @@ from feeds.model import Item, ItemWrite, SourceState
 from store.rows import format_time, item_to_row, origin_to_row, parse_time
 
 _TIMES = ("last_attempt", "last_success", "backoff_until", "next_due")
+
+
+class StoredEntry(NamedTuple):
+    """An entry a source brought before: the item it is and that item's content hash."""
+
+    item_id: str
+    content_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,31 +109,34 @@ class SourcesMixin:
                 _write_remote_items(db, writes)
             _upsert_states(db, [state])
 
+    def source_entries(self: _Store, source: str) -> dict[str, StoredEntry]:
+        """Every entry ``source`` brought, by entry key: its item and that item's
+        content hash. One query, so an entry that did not change costs the
+        writer a dict lookup and a string comparison."""
+        sql = """
+            SELECT o.entry_id, o.item_id, i.content_hash FROM origins o JOIN items i ON i.id = o.item_id
+            WHERE o.kind = 'source' AND o.name = ? AND o.entry_id IS NOT NULL
+        """
+        with self._guard("reading origins") as db:
+            return {row[0]: StoredEntry(row[1], row[2]) for row in db.execute(sql, [source]).fetchall()}
+
     def remote_matches(
         self: _Store,
-        source: str,
-        entry_keys: Iterable[str],
+        entry_items: Mapping[str, str],
         ids: Iterable[str],
         links: Iterable[str],
         keys: Iterable[str],
     ) -> RemoteMatches:
-        """Stored items that entries of ``source`` may be: by its own entry keys,
-        by item id, by canonical link or by folded title."""
-        entry_keys = list(entry_keys)
-        by_entry_ids: dict[str, str] = {}
-        with self._guard("reading origins") as db:
-            for start in range(0, len(entry_keys), 500):
-                chunk = entry_keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))  # only placeholders are formatted in
-                sql = f"SELECT entry_id, item_id FROM origins WHERE kind = 'source' AND name = ? AND entry_id IN ({marks})"  # noqa: E501, S608
-                by_entry_ids.update(db.execute(sql, [source, *chunk]).fetchall())
-        rows = {r["id"]: r for r in self._rows_where_in("items", "id", [*by_entry_ids.values(), *ids])}
+        """Stored items that entries of a source may be: by its own entry keys
+        (``entry_items``: entry key -> item id, from ``source_entries``), by
+        item id, by canonical link or by folded title."""
+        rows = {r["id"]: r for r in self._rows_where_in("items", "id", [*entry_items.values(), *ids])}
         rows.update({r["id"]: r for r in self._rows_where_in("items", "canonical_link", links)})
         rows.update({r["id"]: r for r in self._rows_where_in("items", "key", keys)})
         canonical = {r["id"]: r["canonical_link"] for r in rows.values()}
         items = {i.id: i for i in self._with_origins(list(rows.values()))}
         matches = RemoteMatches(
-            by_entry={k: items[v] for k, v in by_entry_ids.items() if v in items},
+            by_entry={k: items[v] for k, v in entry_items.items() if v in items},
             by_id=items,
         )
         for item in items.values():
@@ -136,33 +147,52 @@ class SourcesMixin:
 
 
 def _upsert_states(db: Database, states: Sequence[SourceState]) -> None:
-    db.table("sources").upsert_all([state_to_row(s) for s in states], pk="name")
-
-
-# One prepared statement per batch instead of sqlite-utils' upsert_all, which
-# inspects the schema on every call: a cold refresh writes 50,000 items and
-# this is most of the writer's time. ``first_seen`` is set once, on insert.
-_ORIGIN_UPSERT = """
-    INSERT INTO origins (item_id, kind, name, url, title, entry_id, first_seen, last_seen)
-    VALUES (:item_id, :kind, :name, :url, :title, :entry_id, :first_seen, :last_seen)
-    ON CONFLICT (item_id, kind, name) DO UPDATE SET
-        url = excluded.url, title = excluded.title,
-        entry_id = coalesce(excluded.entry_id, origins.entry_id),
-        first_seen = coalesce(origins.first_seen, excluded.first_seen),
-        last_seen = coalesce(excluded.last_seen, origins.last_seen)
-"""
-
-
-def _item_upsert(columns: Sequence[str]) -> str:
-    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c not in ("id", "first_seen"))
-    names = ", ".join(f"[{c}]" for c in columns)
-    values = ", ".join(f":{c}" for c in columns)
-    return f"INSERT INTO items ({names}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {updates}"  # noqa: S608
+    rows = [state_to_row(s) for s in states]
+    _upsert(db, "sources", rows, _updates_of(tuple(rows[0]), ("name",)), "name")
 
 
 def _write_remote_items(db: Database, writes: Sequence[ItemWrite]) -> None:
-    rows = [item_to_row(w.item, w.canonical_link, w.item.updated) for w in writes]
-    db.conn.executemany(_item_upsert(list(rows[0])), rows)
+    rows = [item_to_row(w.item, w.canonical_link, w.item.updated, w.content_hash) for w in writes]
+    _upsert(db, "items", rows, _updates_of(tuple(rows[0]), ("id", "first_seen")), "id")
     origins = [origin_to_row(w.item.id, o) for w in writes for o in w.origins]
     if origins:
-        db.conn.executemany(_ORIGIN_UPSERT, origins)
+        _upsert(db, "origins", origins, _ORIGIN_UPDATES, "item_id, kind, name")
+
+
+# Rows go in as multi-row INSERT ... VALUES (...), (...) upserts: executemany
+# steps SQLite once per row and releases the GIL around every step, and with
+# fetch threads waiting for it the writer then waits to get it back, up to a
+# switch interval (5 ms) a row. sqlite-utils' upsert_all, before that, also
+# read the schema on every call. A cold refresh writes 50,000 items.
+_ROWS_PER_STATEMENT = 100
+# The first sighting of an origin stays; everything else is refreshed.
+_ORIGIN_UPDATES = """
+    url = excluded.url, title = excluded.title,
+    entry_id = coalesce(excluded.entry_id, origins.entry_id),
+    first_seen = coalesce(origins.first_seen, excluded.first_seen),
+    last_seen = coalesce(excluded.last_seen, origins.last_seen)
+"""
+
+
+def _upsert(db: Database, table: str, rows: Sequence[dict[str, Any]], updates: str, key: str) -> None:
+    columns = tuple(rows[0])
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        sql = _upsert_sql(table, columns, len(chunk), updates, key)
+        db.conn.execute(sql, [row[c] for row in chunk for c in columns])
+
+
+@lru_cache(maxsize=512)
+def _upsert_sql(table: str, columns: tuple[str, ...], count: int, updates: str, key: str) -> str:
+    """INSERT of ``count`` rows that updates the rows already there. Names
+    come from our own row dicts, never from input."""
+    row = "(" + ",".join("?" * len(columns)) + ")"
+    names = ", ".join(f"[{c}]" for c in columns)
+    values = ",".join([row] * count)
+    return f"INSERT INTO [{table}] ({names}) VALUES {values} ON CONFLICT ({key}) DO UPDATE SET {updates}"  # noqa: S608
+
+
+@lru_cache(maxsize=8)
+def _updates_of(columns: tuple[str, ...], kept: tuple[str, ...]) -> str:
+    """``SET`` clause replacing every column but the ``kept`` ones."""
+    return ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c not in kept)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from feeds.parse import parse_feed
-from feeds.remote import ParseFailure, PrepareJob, RemoteFeed, prepare_feed
+from feeds.remote import Filing, ParseFailure, PrepareJob, RemoteFeed, new_item, prepare_feed
 from feeds.sanitise import plain_text, safe_html
+from feeds.timeslots import TimeSlots
 from tests.remote_helpers import REMOTE
 
 BASE = "http://127.0.0.1/gazette/feed.xml"
@@ -205,3 +207,21 @@ def test_plain_text_without_markup_matches_the_html_route() -> None:
     # Text with no "<" skips nh3; it must come out as if it had not.
     for text in ["Fish &amp; chips", "A &notit; B", "x &#0; y", "caf\u00e9\u00a0 au\u2003lait", "nul\0byte"]:
         assert plain_text(text) == plain_text(text + "<b></b>")
+
+
+class _NoTimesTaken:
+    def updated_times_between(self, start: datetime, end: datetime) -> set[datetime]:
+        return set()
+
+
+@pytest.mark.parametrize("expected", CASES, ids=lambda p: p.name.removesuffix(".expected.json"))
+def test_an_entry_hashes_like_the_item_it_makes(expected: Path) -> None:
+    # The writer skips entries by this hash; it must be the stored item's.
+    stem = expected.name.removesuffix(".expected.json")
+    (source,) = [p for p in REMOTE.iterdir() if p.stem == stem and not p.name.endswith(".expected.json")]
+    filing = Filing("world", {"news": "sport"}, {"world": "WORLD"})
+    result = prepare_feed(PrepareJob("gazette", AUTHORITY, BASE, source.read_bytes(), {}, filing))
+    assert isinstance(result, RemoteFeed) and result.entries
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    for entry in result.entries:
+        assert new_item(entry, TimeSlots(_NoTimesTaken()), now).content_hash() == entry.content_hash

@@ -143,6 +143,54 @@ def test_the_same_body_is_not_parsed_again(
     assert report.changed_sections == frozenset()
 
 
+def test_a_changed_feed_writes_only_its_new_and_changed_entries(
+    httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock
+) -> None:
+    def story(n: int, title: str) -> dict[str, str]:
+        return {"guid": f"s{n}", "title": title, "date": http_date(NOW), "description": f"About {n}."}
+
+    first = rss("Gazette", [story(1, "Kept as it was"), story(2, "Old wording"), story(3, "Dropped")])
+    second = rss("Gazette", [story(1, "Kept as it was"), story(2, "New wording"), story(4, "Brand new")])
+    bodies = iter([first, second])
+    httpserver.expect_request("/feed.xml").respond_with_handler(
+        lambda request: Response(next(bodies), content_type=RSS)
+    )
+    config = one_source(project, httpserver.url_for("/feed.xml"))
+    refresh(store, config, clock)
+    before = {i.title: i for i in store.feed_items(None, 50)}
+    clock.advance(3600)
+    (result,) = refresh(store, config, clock, force=True).results
+    assert (result.status, result.items_changed) == ("updated", 2)
+    after = {i.title: i for i in store.feed_items(None, 50)}
+    assert after["Kept as it was"] == before["Kept as it was"]
+    assert after["New wording"].updated > before["Old wording"].updated
+    assert after["New wording"].id == before["Old wording"].id
+    assert "Brand new" in after and "Dropped" in after  # a story a feed drops stays stored
+
+
+def test_categories_the_source_maps_file_entries_in_their_sections(
+    httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock
+) -> None:
+    item = "<item><guid>{0}</guid><title>Story {0}</title>{1}</item>"
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Mixed</title>'
+        + item.format("a", "<category>Football</category>")
+        + item.format("b", "<category>Weather</category><category>FOOTBALL</category>")
+        + item.format("c", "<category>Weather</category>")
+        + "</channel></rss>"
+    ).encode()
+    httpserver.expect_request("/feed.xml").respond_with_data(body, content_type=RSS)
+    config = one_source(project, httpserver.url_for("/feed.xml"), categories={"football": "sport"})
+    report = refresh(store, config, clock)
+    sections = {i.title: (i.section_slug, i.section) for i in store.feed_items(None, 50)}
+    assert sections == {
+        "Story a": ("sport", "SPORT"),
+        "Story b": ("sport", "SPORT"),
+        "Story c": ("world", "WORLD"),
+    }
+    assert report.changed_sections == {"all", "sport", "world"}
+
+
 # -- redirects ----------------------------------------------------------------
 
 
@@ -280,7 +328,24 @@ def test_connection_refused_is_a_recorded_error(project: Path, store: Store, clo
     report = refresh(store, one_source(project, "http://127.0.0.1:9/feed.xml"), clock)
     (result,) = report.results
     assert result.status == "error" and result.http_status is None
+    assert "refused" in (result.error or "") and "timed out" not in (result.error or "")
     assert state_of(store).error_count == 1
+
+
+def test_a_proxy_named_in_the_environment_is_used(
+    httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    def proxy(request: Request) -> Response:
+        seen.append(request.headers.get("Host", ""))
+        return Response(gazette(), content_type=RSS)
+
+    httpserver.expect_request("/feed.xml").respond_with_handler(proxy)
+    monkeypatch.setenv("http_proxy", httpserver.url_for("/"))
+    monkeypatch.setenv("no_proxy", "")
+    (result,) = refresh(store, one_source(project, "http://feeds.invalid/feed.xml"), clock).results
+    assert (result.status, seen) == ("updated", ["feeds.invalid"])
 
 
 @pytest.fixture

@@ -2,15 +2,19 @@
 
 The shape of a run: a bounded pool of fetch threads (``[fetch] workers``,
 at most ``per_host`` at once against one host) does the HTTP. This thread
-is the single store writer: it takes fetched sources as they come, parses
-the bodies that changed when lxml or json can read them (plain RSS 2.0,
-JSON Feed; lxml and nh3 run with the GIL released, so the fetch threads
-and SQLite keep the other core busy), and writes each source in one
-transaction (its new and changed items, their origins and its state);
-entries whose content hash matches what the store holds cost it one dict
-lookup each. Bodies that need feedparser, pure Python at tens of
-milliseconds a feed, go to parser processes, started only when the first
-such body arrives.
+is the single store writer: it takes fetched sources as they come and
+writes each in one transaction (its new and changed items, their origins
+and its state); entries whose content hash matches what the store holds
+cost it one dict lookup each.
+
+Bodies that changed are parsed, sanitised and hashed by parser processes
+(one per core but the writer's, started with the first body), a couple per
+process at a time; the writer parses the rest itself (lxml and json only:
+feedparser, pure Python at tens of milliseconds a feed, always goes to a
+process). So both cores work, and a refresh of a few sources starts none.
+The fetch threads never parse: a second CPU-bound thread in this process
+makes every SQLite call of the writer (each releases the GIL) wait a
+switch interval to get the GIL back.
 
 Every source ends as one ``SourceResult``. A failing source is data, never
 an exception out of ``refresh_sources``.
@@ -60,6 +64,7 @@ from feeds.remote import (
     RemoteFeed,
     SourceTarget,
     plan_source_writes,
+    prepare_feed,
     prepare_with_feedparser,
     prepare_without_feedparser,
 )
@@ -68,10 +73,13 @@ from store import Store
 
 log = logging.getLogger(__name__)
 
-# Below this many fetches, feedparser in the fetch threads beats starting processes.
+# Below this many fetches, parsing in the writer beats starting processes.
 PROCESS_POOL_MIN_JOBS = 8
-# Bodies waiting for the writer to parse them, per fetch thread: when the
-# writer falls behind, fetching pauses, which bounds memory.
+# Bodies queued for each parser process; the writer parses any beyond these
+# itself. Enough that a process never waits for the writer to hand it one.
+PARSE_AHEAD = 8
+# Bodies fetched but not yet stored, per fetch thread: when parsing and
+# writing fall behind, fetching pauses, which bounds memory.
 PARSE_BACKLOG = 2
 # State-only saves (304s, errors) are written together, this many at most,
 # and at least this often while sources keep coming (each transaction costs
@@ -131,7 +139,7 @@ class _Done:
     error: SourceError | None = None
     fingerprint: str | None = None
     to_parse: PrepareJob | None = None  # a body that changed
-    parsed: _Parsed | Future[_Parsed] | None = None
+    parsed: _Parsed | None = None
     holds_backlog: bool = False  # the writer releases its place in the backlog
 
 
@@ -222,9 +230,10 @@ class _Pipeline:
         self.store, self.config, self.clock = store, config, clock
         workers = min(config.fetch.workers, jobs)
         self.fetch_pool = ThreadPoolExecutor(workers, thread_name_prefix="fetch")
-        self.cores = os.cpu_count() or 1
-        self.use_processes = jobs >= PROCESS_POOL_MIN_JOBS and self.cores > 1
-        self.parse_pool: ProcessPoolExecutor | None = None  # started by the first feedparser body
+        cores = os.cpu_count() or 1
+        self.parsers = cores - 1 if jobs >= PROCESS_POOL_MIN_JOBS else 0
+        self.parse_pool: ProcessPoolExecutor | None = None  # started with the first body
+        self.parsing = 0  # bodies in the parser processes (guarded by the lock)
         self.backlog = threading.BoundedSemaphore(PARSE_BACKLOG * workers)
         self.done: queue.Queue[_Done] = queue.Queue()
         self.local = threading.local()
@@ -258,7 +267,7 @@ class _Pipeline:
         remaining = len(jobs)
         while remaining:
             done = self.done.get()
-            if done.to_parse is not None and not self._parse(done):
+            if done.to_parse is not None and done.parsed is None and not self._parse(done):
                 continue  # in a parser process; back in the queue when parsed
             try:
                 result, sections = self._finish_safely(done)
@@ -301,40 +310,51 @@ class _Pipeline:
     # -- the writer ----------------------------------------------------------
 
     def _parse(self, done: _Done) -> bool:
-        """Parse a body in this thread if lxml or json can read it; else hand it
-        to a parser process and return False (it comes back to the queue).
-
-        Parsing here rather than in the fetch threads is deliberate: lxml and
-        nh3 release the GIL, but the Python around them does not, and a
-        second CPU-bound thread makes every SQLite call of the writer (each
-        releases the GIL) wait a whole switch interval to get it back.
-        """
-        job, done.to_parse = done.to_parse, None
+        """Parse a body here, or hand it to a parser process and return False
+        (it comes back to the queue when parsed)."""
+        job = done.to_parse
         assert job is not None
+        if self.parsers and self.parsing < PARSE_AHEAD * self.parsers:
+            return self._parse_elsewhere(done, prepare_feed)
         done.parsed = prepare_without_feedparser(job)
         if done.parsed is not None:
             return True
-        if not self.use_processes:
-            done.parsed = prepare_with_feedparser(job)
-            return True
+        if self.parsers:
+            return self._parse_elsewhere(done, prepare_with_feedparser)
+        done.parsed = prepare_with_feedparser(job)
+        return True
+
+    def _parse_elsewhere(self, done: _Done, prepare: Callable[[PrepareJob], _Parsed]) -> bool:
+        assert done.to_parse is not None
         try:
-            future = self._parse_pool().submit(prepare_with_feedparser, job)
+            future = self._parse_pool().submit(prepare, done.to_parse)
         except (BrokenProcessPool, RuntimeError, OSError):  # no parser process: parse here instead
-            done.parsed = prepare_with_feedparser(job)
+            done.parsed = prepare(done.to_parse)
             return True
-        done.parsed = future
-        future.add_done_callback(lambda _: self.done.put(done))
+        with self.lock:
+            self.parsing += 1
+        future.add_done_callback(lambda future: self._parsed(done, future))
         return False
 
-    def _parse_pool(self) -> ProcessPoolExecutor:
+    def _parsed(self, done: _Done, future: Future[_Parsed]) -> None:
+        """A parser process is done with a body: it may take the next at once."""
         with self.lock:
-            if self.parse_pool is None:
-                context = get_context("forkserver")
-                # Workers fork from a server that has the parser loaded, instead
-                # of each importing feedparser, lxml and nh3 anew.
-                context.set_forkserver_preload(["feeds.remote"])
-                self.parse_pool = ProcessPoolExecutor(self.cores, mp_context=context)
-            return self.parse_pool
+            self.parsing -= 1
+        try:
+            # The outcome, not the future: the future holds this callback, and
+            # a cycle through it would keep each parsed feed until a full GC.
+            done.parsed = future.result()
+        except Exception as e:  # the process died (BrokenProcessPool): this source fails, not the run
+            done.parsed = ParseFailure(f"parser process failed: {type(e).__name__}: {e}")
+        self.done.put(done)
+
+    def _parse_pool(self) -> ProcessPoolExecutor:
+        if self.parse_pool is None:
+            # spawn: a fresh interpreter that loads the parser, not a copy of
+            # this process (fork would copy its threads' held locks too) and
+            # with no server process beside it (forkserver).
+            self.parse_pool = ProcessPoolExecutor(self.parsers, mp_context=get_context("spawn"))
+        return self.parse_pool
 
     def _fetcher(self) -> Fetcher:
         fetcher: Fetcher | None = getattr(self.local, "fetcher", None)
@@ -370,7 +390,7 @@ class _Pipeline:
             self.pending_states.append(self._succeeded(done.job, fetched, now, **extra))
             result = SourceResult(name, status, http_status=fetched.status, duration=self._took(done))
             return result, frozenset()
-        outcome = done.parsed.result() if isinstance(done.parsed, Future) else done.parsed
+        outcome = done.parsed
         if isinstance(outcome, ParseFailure):
             error = ParseError(outcome.message, subject=name, status=fetched.status)
             return self._failed(done, error, now), frozenset()

@@ -6,6 +6,8 @@ import gzip
 import itertools
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,9 +15,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from feeds import update
 from feeds.config import Config
 from feeds.decide import BACKOFF_BASE
 from feeds.model import SourceState
+from feeds.remote import PrepareJob
 from feeds.update import RefreshReport, refresh_sources
 from store import Store
 from tests.conftest import NOW
@@ -189,6 +193,33 @@ def test_categories_the_source_maps_file_entries_in_their_sections(
         "Story c": ("world", "WORLD"),
     }
     assert report.changed_sections == {"all", "sport", "world"}
+
+
+def test_a_parser_process_that_dies_fails_only_the_sources_it_held(
+    httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class DyingPool:
+        """Stands in for the parser processes: the first body kills them."""
+
+        def __init__(self) -> None:
+            self.broken = False
+
+        def submit(self, fn: object, job: PrepareJob) -> Future[object]:
+            if self.broken:
+                raise BrokenProcessPool("gone")
+            self.broken, future = True, Future[object]()
+            future.set_exception(BrokenProcessPool("a parser process died"))
+            return future
+
+    pool = DyingPool()
+    monkeypatch.setattr(update, "PROCESS_POOL_MIN_JOBS", 1)
+    monkeypatch.setattr(update.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(update._Pipeline, "_parse_pool", lambda self: pool)
+    httpserver.expect_request("/feed.xml").respond_with_data(gazette(), content_type=RSS)
+    sources = [{"name": n, "url": httpserver.url_for("/feed.xml"), "section": "world"} for n in ("a", "b")]
+    report = refresh(store, config_with_sources(project, sources), clock)
+    statuses = sorted((r.status, r.error and "parser process" in r.error) for r in report.results)
+    assert statuses == [("error", True), ("updated", None)]  # the second was parsed in the writer
 
 
 # -- redirects ----------------------------------------------------------------

@@ -129,7 +129,7 @@ def plan_writes(
     stored = store.items_by_keys(merged)
     planned: list[tuple[Item, Item | None, tuple[Origin, ...]]] = []
     for key, seed in merged.items():
-        existing = _pick_stored(stored.get(key, ()), authority, key)
+        existing = _pick_stored(stored.get(key, ()), authority, key, seed.date)
         item = merge_with_stored(seed, existing, authority, section_for_label, now)
         if item is not None:
             origins = tuple(
@@ -160,14 +160,20 @@ def _utf8_problem(data: bytes) -> str | None:
     return None
 
 
-def _pick_stored(candidates: Iterable[Item], authority: str, key: str) -> Item | None:
-    """The stored item a seed story updates: its own tag id first, else any with its title."""
+def _pick_stored(candidates: Iterable[Item], authority: str, key: str, date: str | None) -> Item | None:
+    """The stored item a seed story updates: its own tag id first, else one
+    with its title. A remote entry only counts if it was published on the
+    seed's date: feeds repeat titles ("Morning briefing"), so a title is the
+    same story only on the same day, and an undated seed story has no day."""
     candidates = list(candidates)
     own_id = seed_item_id(authority, key)
     for item in candidates:
         if item.id == own_id:
             return item
-    return candidates[0] if candidates else None
+    for item in candidates:
+        if item.kind != "entry" or (date and item.published.astimezone(UTC).date().isoformat() == date):
+            return item
+    return None
 
 
 def merge_with_stored(

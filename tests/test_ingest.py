@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from feeds.app import run_ingest
 from feeds.clock import fixed_clock
 from feeds.config import Config
+from feeds.model import Item, ItemWrite, Origin
+from feeds.normalise import fold_title
 from store import Store
 from tests.conftest import NOW
 
@@ -128,3 +132,30 @@ def test_undated_items_are_published_when_first_stored(config: Config, store: St
     assert stored
     assert all(NOW <= i.published < NOW + timedelta(seconds=1) for i in stored)
     assert all(i.published == i.updated for i in stored)
+
+
+@pytest.mark.parametrize(
+    ("remote_day", "seed_text", "merges"),
+    [
+        (2, HEADLINE_FILE, True),  # the seed file is dated 2026-01-02
+        (5, HEADLINE_FILE, False),
+        (2, HEADLINE_FILE.replace("date 2026-01-02 ", ""), False),  # an undated story has no day
+    ],
+    ids=["same-day", "other-day", "undated-seed"],
+)
+def test_a_seed_story_merges_into_a_remote_item_only_on_its_day(
+    config: Config, store: Store, remote_day: int, seed_text: str, merges: bool
+) -> None:
+    title = "Ferry timetable changes for winter"
+    published = datetime(2026, 1, remote_day, 9, tzinfo=UTC)
+    remote = Item(
+        id="http://127.0.0.1/wire/ferry", key=fold_title(title), slug="ferry-wire", title=title,
+        kind="entry", published=published, updated=published, link="http://127.0.0.1/wire/ferry",
+    )
+    store.write_batch([ItemWrite(item=remote, origins=(Origin(kind="source", name="wire"),))])
+    run_ingest(store, config, fixed_clock(NOW), [write_seed(config, "a.txt", seed_text)])
+    ferries = sorted(i.id for i in store.iter_items() if i.title == title)
+    if merges:
+        assert ferries == [remote.id]
+    else:
+        assert len(ferries) == 2 and ferries[0] == remote.id and ferries[1].startswith("tag:")

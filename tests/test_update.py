@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
@@ -199,16 +199,20 @@ def test_a_parser_process_that_dies_fails_only_the_sources_it_held(
     httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class DyingPool:
-        """Stands in for the parser processes: the first body kills them."""
+        """Stands in for the parser processes: they start, and the first body kills them."""
 
         def __init__(self) -> None:
             self.broken = False
 
-        def submit(self, fn: object, job: PrepareJob) -> Future[object]:
+        def submit(self, fn: Callable[..., object], *args: PrepareJob) -> Future[object]:
             if self.broken:
                 raise BrokenProcessPool("gone")
-            self.broken, future = True, Future[object]()
-            future.set_exception(BrokenProcessPool("a parser process died"))
+            future = Future[object]()
+            if args:
+                self.broken = True
+                future.set_exception(BrokenProcessPool("a parser process died"))
+            else:
+                future.set_result(fn())  # the start-up check
             return future
 
     pool = DyingPool()

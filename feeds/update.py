@@ -32,11 +32,9 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from multiprocessing import get_context
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +55,7 @@ from feeds.errors import FeedsError, FetchError, GoneError, ParseError, RetryLat
 from feeds.fetch import Fetcher, FetchRequest, FetchResult
 from feeds.model import ItemWrite, SourceState
 from feeds.normalise import fold_title
+from feeds.parsers import ParserProcess
 from feeds.remote import (
     Filing,
     ParseFailure,
@@ -64,7 +63,6 @@ from feeds.remote import (
     RemoteFeed,
     SourceTarget,
     plan_source_writes,
-    prepare_feed,
     prepare_with_feedparser,
     prepare_without_feedparser,
 )
@@ -231,10 +229,8 @@ class _Pipeline:
         workers = min(config.fetch.workers, jobs)
         self.fetch_pool = ThreadPoolExecutor(workers, thread_name_prefix="fetch")
         cores = os.cpu_count() or 1
-        self.parsers = cores - 1 if jobs >= PROCESS_POOL_MIN_JOBS else 0
-        self.parse_pool: ProcessPoolExecutor | None = None  # started with the first body
-        self.parsers_up: Future[int] | None = None
-        self.parsing = 0  # bodies in the parser processes (guarded by the lock)
+        self.parsers_wanted = cores - 1 if jobs >= PROCESS_POOL_MIN_JOBS else 0
+        self.parsers: list[ParserProcess] = []  # started with the first body
         self.backlog = threading.BoundedSemaphore(PARSE_BACKLOG * workers)
         # SimpleQueue is C: a Queue's Python lock, contended by eight fetch
         # threads that each wait for the GIL while holding it, cost the writer
@@ -259,8 +255,8 @@ class _Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.fetch_pool.shutdown(wait=True, cancel_futures=True)
-        if self.parse_pool is not None:
-            self.parse_pool.shutdown(wait=True, cancel_futures=True)
+        for parser in self.parsers:
+            parser.close()
         for fetcher in self.fetchers:
             fetcher.close()
 
@@ -318,59 +314,33 @@ class _Pipeline:
         (it comes back to the queue when parsed)."""
         job = done.to_parse
         assert job is not None
-        if self.parsers and self._parsers_ready() and self.parsing < PARSE_AHEAD * self.parsers:
-            return self._parse_elsewhere(done, prepare_feed)
+        if (parser := self._parser(free=True)) and parser.submit(job, lambda o: self._parsed(done, o)):
+            return False
         done.parsed = prepare_without_feedparser(job)
         if done.parsed is not None:
             return True
-        if self.parsers:
-            return self._parse_elsewhere(done, prepare_with_feedparser)
+        # feedparser is pure Python: even a busy or starting process beats the writer.
+        if (parser := self._parser(free=False)) and parser.submit(job, lambda o: self._parsed(done, o)):
+            return False
         done.parsed = prepare_with_feedparser(job)
         return True
 
-    def _parse_elsewhere(self, done: _Done, prepare: Callable[[PrepareJob], _Parsed]) -> bool:
-        assert done.to_parse is not None
-        try:
-            future = self._parse_pool().submit(prepare, done.to_parse)
-        except (BrokenProcessPool, RuntimeError, OSError):  # no parser process: parse here instead
-            done.parsed = prepare(done.to_parse)
-            return True
-        with self.lock:
-            self.parsing += 1
-        future.add_done_callback(lambda future: self._parsed(done, future))
-        return False
-
-    def _parsed(self, done: _Done, future: Future[_Parsed]) -> None:
-        """A parser process is done with a body: it may take the next at once."""
-        with self.lock:
-            self.parsing -= 1
-        try:
-            # The outcome, not the future: the future holds this callback, and
-            # a cycle through it would keep each parsed feed until a full GC.
-            done.parsed = future.result()
-        except Exception as e:  # the process died (BrokenProcessPool): this source fails, not the run
-            done.parsed = ParseFailure(f"parser process failed: {type(e).__name__}: {e}")
+    def _parsed(self, done: _Done, outcome: _Parsed) -> None:
+        done.parsed = outcome
         self.done.put(done)
 
-    def _parsers_ready(self) -> bool:
-        """Whether the parser processes are up; the first call starts them.
-        Until they are, the writer parses: a body sent now would wait out
-        their start (a few hundred ms, more than a dozen parses)."""
-        if self.parsers_up is None:
+    def _parser(self, *, free: bool) -> ParserProcess | None:
+        """The least busy parser process (a ``free`` one: up, and with room);
+        the first call starts them. Until they are up the writer parses: a
+        body sent now would wait out their start, longer than a dozen parses."""
+        if self.parsers_wanted and not self.parsers:
             try:
-                self.parsers_up = self._parse_pool().submit(os.getpid)
-            except (BrokenProcessPool, RuntimeError, OSError):  # none to be had: parse here
-                self.parsers = 0
-                return False
-        return self.parsers_up.done()
-
-    def _parse_pool(self) -> ProcessPoolExecutor:
-        if self.parse_pool is None:
-            # spawn: a fresh interpreter that loads the parser, not a copy of
-            # this process (fork would copy its threads' held locks too) and
-            # with no server process beside it (forkserver).
-            self.parse_pool = ProcessPoolExecutor(self.parsers, mp_context=get_context("spawn"))
-        return self.parse_pool
+                self.parsers = [ParserProcess() for _ in range(self.parsers_wanted)]
+            except OSError:  # none to be had: the writer parses everything
+                log.exception("cannot start parser processes")
+                self.parsers_wanted = 0
+        usable = [p for p in self.parsers if p.ready and p.pending < PARSE_AHEAD] if free else self.parsers
+        return min(usable, key=lambda p: p.pending, default=None)
 
     def _fetcher(self) -> Fetcher:
         fetcher: Fetcher | None = getattr(self.local, "fetcher", None)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from feeds.parse import parse_feed
+from feeds.parsers import ParserProcess
 from feeds.remote import Filing, ParseFailure, PrepareJob, RemoteFeed, new_item, prepare_feed
 from feeds.sanitise import plain_text, safe_html
 from feeds.timeslots import TimeSlots
@@ -225,3 +228,43 @@ def test_an_entry_hashes_like_the_item_it_makes(expected: Path) -> None:
     now = datetime(2026, 1, 5, tzinfo=UTC)
     for entry in result.entries:
         assert new_item(entry, TimeSlots(_NoTimesTaken()), now).content_hash() == entry.content_hash
+
+
+def _outcome_of(parser: ParserProcess, job: PrepareJob) -> object:
+    got: list[object] = []
+    arrived = threading.Event()
+    assert parser.submit(job, lambda outcome: (got.append(outcome), arrived.set()))
+    assert arrived.wait(30)
+    return got[0]
+
+
+def test_a_parser_process_gives_what_parsing_here_gives() -> None:
+    job = PrepareJob("gazette", AUTHORITY, BASE, (REMOTE / "atom10.xml").read_bytes(), {}, Filing("world"))
+    parser = ParserProcess()
+    try:
+        assert _outcome_of(parser, job) == prepare_feed(job)
+        assert parser.ready and parser.pending == 0
+    finally:
+        parser.close()
+    assert not parser.submit(job, lambda outcome: None)  # closed: takes no more
+
+
+def test_a_parser_process_that_dies_fails_what_it_held_and_takes_no_more() -> None:
+    # Seconds of feedparser work: the child is still on it when it is killed.
+    entries = "".join(f"<entry><id>urn:e:{n}</id><title>Entry {n}</title></entry>" for n in range(20000))
+    slow = f'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>{entries}</feed>'.encode()
+    parser = ParserProcess()
+    try:
+        while not parser.ready:
+            time.sleep(0.01)
+        got: list[object] = []
+        arrived = threading.Event()
+        job = PrepareJob("gazette", AUTHORITY, BASE, slow, {})
+        assert parser.submit(job, lambda o: (got.append(o), arrived.set()))
+        parser._child.kill()
+        assert arrived.wait(30)
+        (outcome,) = got
+        assert isinstance(outcome, ParseFailure) and "parser process exited" in outcome.message
+        assert not parser.ready and not parser.submit(job, lambda o: None)
+    finally:
+        parser.close()

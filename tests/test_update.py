@@ -6,8 +6,6 @@ import gzip
 import itertools
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from feeds import update
 from feeds.config import Config
 from feeds.decide import BACKOFF_BASE
 from feeds.model import SourceState
-from feeds.remote import PrepareJob
+from feeds.remote import ParseFailure, PrepareJob
 from feeds.update import RefreshReport, refresh_sources
 from store import Store
 from tests.conftest import NOW
@@ -198,27 +196,24 @@ def test_categories_the_source_maps_file_entries_in_their_sections(
 def test_a_parser_process_that_dies_fails_only_the_sources_it_held(
     httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class DyingPool:
-        """Stands in for the parser processes: they start, and the first body kills them."""
+    class DyingParser:
+        """Stands in for a parser process: the first body kills it."""
 
-        def __init__(self) -> None:
-            self.broken = False
+        ready, pending, broken = True, 0, False
 
-        def submit(self, fn: Callable[..., object], *args: PrepareJob) -> Future[object]:
+        def submit(self, job: PrepareJob, done: Callable[[ParseFailure], None]) -> bool:
             if self.broken:
-                raise BrokenProcessPool("gone")
-            future = Future[object]()
-            if args:
-                self.broken = True
-                future.set_exception(BrokenProcessPool("a parser process died"))
-            else:
-                future.set_result(fn())  # the start-up check
-            return future
+                return False
+            self.broken = True
+            done(ParseFailure("parser process exited (status -9)"))
+            return True
 
-    pool = DyingPool()
+        def close(self) -> None:
+            pass
+
     monkeypatch.setattr(update, "PROCESS_POOL_MIN_JOBS", 1)
     monkeypatch.setattr(update.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(update._Pipeline, "_parse_pool", lambda self: pool)
+    monkeypatch.setattr(update, "ParserProcess", DyingParser)
     httpserver.expect_request("/feed.xml").respond_with_data(gazette(), content_type=RSS)
     sources = [{"name": n, "url": httpserver.url_for("/feed.xml"), "section": "world"} for n in ("a", "b")]
     report = refresh(store, config_with_sources(project, sources), clock)

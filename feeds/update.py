@@ -8,8 +8,8 @@ and its state); entries whose content hash matches what the store holds
 cost it one dict lookup each.
 
 Bodies that changed are parsed, sanitised and hashed by parser processes
-(one per core but the writer's, started with the first body), a couple per
-process at a time; the writer parses the rest itself (lxml and json only:
+(one per core but the writer's, started with the first body), a few bodies
+ahead each; the writer parses the rest itself (lxml and json only:
 feedparser, pure Python at tens of milliseconds a feed, always goes to a
 process). So both cores work, and a refresh of a few sources starts none.
 The fetch threads never parse: a second CPU-bound thread in this process
@@ -72,7 +72,7 @@ from store import Store
 log = logging.getLogger(__name__)
 
 # Below this many fetches, parsing in the writer beats starting processes.
-PROCESS_POOL_MIN_JOBS = 8
+PARSER_PROCESS_MIN_JOBS = 8
 # Bodies queued for each parser process; the writer parses any beyond these
 # itself. Enough that a process never waits for the writer to hand it one.
 PARSE_AHEAD = 8
@@ -229,9 +229,10 @@ class _Pipeline:
         workers = min(config.fetch.workers, jobs)
         self.fetch_pool = ThreadPoolExecutor(workers, thread_name_prefix="fetch")
         cores = os.cpu_count() or 1
-        self.parsers_wanted = cores - 1 if jobs >= PROCESS_POOL_MIN_JOBS else 0
+        self.parsers_wanted = cores - 1 if jobs >= PARSER_PROCESS_MIN_JOBS else 0
         self.parsers: list[ParserProcess] = []  # started with the first body
-        self.backlog = threading.BoundedSemaphore(PARSE_BACKLOG * workers)
+        self.workers = workers
+        self.backlog = threading.Semaphore(PARSE_BACKLOG * workers)
         # SimpleQueue is C: a Queue's Python lock, contended by eight fetch
         # threads that each wait for the GIL while holding it, cost the writer
         # a third of a refresh of a thousand 304s.
@@ -254,6 +255,10 @@ class _Pipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # A run cut short leaves fetch threads waiting for room in the backlog
+        # that the writer will not make: make it, or shutdown waits forever.
+        for _ in range(self.workers):
+            self.backlog.release()
         self.fetch_pool.shutdown(wait=True, cancel_futures=True)
         for parser in self.parsers:
             parser.close()
@@ -333,12 +338,13 @@ class _Pipeline:
         """The least busy parser process (a ``free`` one: up, and with room);
         the first call starts them. Until they are up the writer parses: a
         body sent now would wait out their start, longer than a dozen parses."""
-        if self.parsers_wanted and not self.parsers:
+        if len(self.parsers) < self.parsers_wanted:
             try:
-                self.parsers = [ParserProcess() for _ in range(self.parsers_wanted)]
-            except OSError:  # none to be had: the writer parses everything
+                while len(self.parsers) < self.parsers_wanted:
+                    self.parsers.append(ParserProcess())
+            except OSError:  # no (more) to be had: the writer parses the rest
                 log.exception("cannot start parser processes")
-                self.parsers_wanted = 0
+                self.parsers_wanted = len(self.parsers)
         usable = [p for p in self.parsers if p.ready and p.pending < PARSE_AHEAD] if free else self.parsers
         return min(usable, key=lambda p: p.pending, default=None)
 

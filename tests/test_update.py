@@ -211,7 +211,7 @@ def test_a_parser_process_that_dies_fails_only_the_sources_it_held(
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(update, "PROCESS_POOL_MIN_JOBS", 1)
+    monkeypatch.setattr(update, "PARSER_PROCESS_MIN_JOBS", 1)
     monkeypatch.setattr(update.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(update, "ParserProcess", DyingParser)
     httpserver.expect_request("/feed.xml").respond_with_data(gazette(), content_type=RSS)
@@ -219,6 +219,29 @@ def test_a_parser_process_that_dies_fails_only_the_sources_it_held(
     report = refresh(store, config_with_sources(project, sources), clock)
     statuses = sorted((r.status, r.error and "parser process" in r.error) for r in report.results)
     assert statuses == [("error", True), ("updated", None)]  # the second was parsed in the writer
+
+
+def test_a_run_cut_short_still_ends(
+    httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock
+) -> None:
+    httpserver.expect_request("/feed.xml").respond_with_data(gazette(), content_type=RSS)
+    sources = [{"name": f"s{n}", "url": httpserver.url_for("/feed.xml")} for n in range(60)]
+    config = config_with_sources(project, sources, fetch="workers = 4\nper_host = 4")
+    outcome: list[BaseException] = []
+
+    def stop(result: object) -> None:
+        raise KeyboardInterrupt  # as Ctrl-C would, with fetch threads waiting on the writer
+
+    def run() -> None:
+        try:
+            refresh(store, config, clock, progress=stop)
+        except KeyboardInterrupt as e:
+            outcome.append(e)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(20)
+    assert not runner.is_alive() and outcome
 
 
 # -- redirects ----------------------------------------------------------------

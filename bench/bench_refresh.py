@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from email.utils import format_datetime
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -173,12 +174,17 @@ def serve_farm(port_box: Any, versions: Any, items: int) -> None:
     server.daemon_threads = True
     server.request_queue_size = 256
     port = server.server_address[1]
-    for n in range(len(versions)):
-        body(n, 0)
-    for n in bumped(len(versions), len(versions) // 10):
-        body(n, 1)
+    prerender(body, len(versions))
     port_box.value = port
     server.serve_forever()
+
+
+def prerender(body: Callable[[int, int], bytes], feeds: int) -> None:
+    """Render every body either tool will ask for, the changed ones too."""
+    for n in range(feeds):
+        body(n, 0)
+    for n in bumped(feeds, feeds // 10):
+        body(n, 1)
 
 
 def start_farm(feeds: int, items: int) -> tuple[Process, int, Any]:

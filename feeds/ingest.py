@@ -104,10 +104,17 @@ def ingest_seeds(
         results.append(SeedFileResult(path.name, "ingested", items=len(items), warning=_utf8_problem(data)))
     if not parsed:
         return IngestReport(tuple(results), 0)
-    writes, affected = plan_writes(store, parsed, authority, section_for_label, now)
+    plan = plan_writes(store, parsed, authority, section_for_label, now)
     seed_files = [SeedFile(p.name, p.sha256, p.size, len(p.items), now) for p in parsed]
-    store.write_batch(writes, seed_files)
-    return IngestReport(tuple(results), len(writes), affected)
+    store.write_batch(plan.writes, seed_files, plan.sightings)
+    return IngestReport(tuple(results), len(plan.writes), plan.affected)
+
+
+@dataclass(frozen=True, slots=True)
+class WritePlan:
+    writes: list[ItemWrite]  # new and changed items, with where they were seen
+    sightings: list[tuple[str, Origin]]  # unchanged items seen in these files
+    affected: frozenset[str]  # "all" and every section an item enters or leaves
 
 
 def plan_writes(
@@ -116,9 +123,9 @@ def plan_writes(
     authority: str,
     section_for_label: SectionMapper,
     now: datetime,
-) -> tuple[list[ItemWrite], frozenset[str]]:
-    """The item writes for freshly parsed files (changed items only), and the
-    feeds they touch: "all" and every section an item enters or leaves."""
+) -> WritePlan:
+    """What to write for freshly parsed files: changed items, and provenance
+    for the unchanged ones (every file a story appears in is kept)."""
     merged: dict[str, SeedItem] = {}
     seen_in: dict[str, list[str]] = {}
     for p in parsed:
@@ -128,15 +135,18 @@ def plan_writes(
             seen_in.setdefault(key, []).append(p.name)
     stored = store.items_by_keys(merged)
     planned: list[tuple[Item, Item | None, tuple[Origin, ...]]] = []
+    sightings: list[tuple[str, Origin]] = []
     for key, seed in merged.items():
         existing = _pick_stored(stored.get(key, ()), authority, key, seed.date)
         item = merge_with_stored(seed, existing, authority, section_for_label, now)
+        origins = tuple(
+            Origin(kind="seed", name=name, first_seen=now, last_seen=now)
+            for name in dict.fromkeys(seen_in[key])
+        )
         if item is not None:
-            origins = tuple(
-                Origin(kind="seed", name=name, first_seen=now, last_seen=now)
-                for name in dict.fromkeys(seen_in[key])
-            )
             planned.append((item, existing, origins))
+        elif existing is not None:
+            sightings.extend((existing.id, origin) for origin in origins)
     # Claim times last-mentioned first, so that the first story of a page
     # gets the latest time of its day and leads the feed.
     slots = TimeSlots(store)
@@ -148,7 +158,7 @@ def plan_writes(
         writes.append(ItemWrite(item=timed, origins=origins))
         affected.update(s for s in ("all", item.section_slug, existing and existing.section_slug) if s)
     writes.reverse()
-    return writes, frozenset(affected)
+    return WritePlan(writes, sightings, frozenset(affected))
 
 
 def _utf8_problem(data: bytes) -> str | None:

@@ -122,10 +122,20 @@ class Store(SourcesMixin):
                 rows.extend(db[table].rows_where(f"[{column}] IN ({marks})", chunk))
         return rows
 
-    def write_batch(self, writes: Sequence[ItemWrite], seed_files: Sequence[SeedFile] = ()) -> None:
-        """Upsert items, their origins and the seed files they came from, atomically."""
+    def write_batch(
+        self,
+        writes: Sequence[ItemWrite],
+        seed_files: Sequence[SeedFile] = (),
+        sightings: Sequence[tuple[str, Origin]] = (),
+    ) -> None:
+        """Upsert items, their origins and the seed files they came from, atomically.
+
+        ``sightings`` are (item id, origin) pairs for stored items that did not
+        change but were seen again somewhere: provenance only.
+        """
         with self.transaction("writing items") as db:
             self._write_items(db, writes)
+            self._write_origins(db, list(sightings))
             if seed_files:
                 db.table("seed_files").upsert_all(
                     [
@@ -150,7 +160,10 @@ class Store(SourcesMixin):
         ]
         if rows:
             db.table("items").upsert_all(rows, pk="id")
-        origin_rows = [origin_to_row(w.item.id, o) for w in writes for o in w.origins]
+        self._write_origins(db, [(w.item.id, o) for w in writes for o in w.origins])
+
+    def _write_origins(self, db: Database, origins: Sequence[tuple[str, Origin]]) -> None:
+        origin_rows = [origin_to_row(item_id, o) for item_id, o in origins]
         if origin_rows:
             # Keep the first sighting; refresh everything else.
             db.conn.executemany(

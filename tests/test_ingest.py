@@ -159,3 +159,14 @@ def test_a_seed_story_merges_into_a_remote_item_only_on_its_day(
         assert ferries == [remote.id]
     else:
         assert len(ferries) == 2 and ferries[0] == remote.id and ferries[1].startswith("tag:")
+
+
+def test_a_later_file_repeating_a_story_is_kept_as_provenance(config: Config, store: Store) -> None:
+    a = write_seed(config, "a.txt", ARTICLE_FILE)
+    run_ingest(store, config, fixed_clock(NOW), [a])
+    (before,) = [i for i in store.iter_items() if i.title.startswith("Harbour")]
+    b = write_seed(config, "b.txt", HEADLINE_FILE)  # the same story, poorer: no change
+    run_ingest(store, config, fixed_clock(NOW + timedelta(days=1)), [a, b])
+    (after,) = [i for i in store.iter_items() if i.title.startswith("Harbour")]
+    assert after.updated == before.updated
+    assert [o.name for o in after.origins] == ["a.txt", "b.txt"]

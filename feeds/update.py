@@ -1,11 +1,11 @@
 """Refresh remote sources: fetch -> parse -> normalise -> decide -> store.
 
 The shape of a run: a bounded pool of fetch threads (``[fetch] workers``,
-at most ``per_host`` at once against one host) does the HTTP. This thread
-is the single store writer: it takes fetched sources as they come and
-writes each in one transaction (its new and changed items, their origins
-and its state); entries whose content hash matches what the store holds
-cost it one dict lookup each.
+at most ``per_host`` at once against one host, counting every run in the
+process) does the HTTP. This thread is the single store writer: it takes
+fetched sources as they come and writes each in one transaction (its new
+and changed items, their origins and its state); entries whose content hash
+matches what the store holds cost it one dict lookup each.
 
 Bodies that changed are parsed, sanitised and hashed by parser processes
 (one per core but the writer's, started with the first body), a few bodies
@@ -213,6 +213,30 @@ def _host(url: str) -> str:
     return urlsplit(url).netloc.lower()
 
 
+class HostLimits:
+    """One semaphore per (host, limit), shared by every refresh in this process.
+
+    The daemon runs each source as its own scheduled job, so two runs of
+    ``refresh_sources`` may fetch at once: a per-run limit would let them
+    together exceed ``per_host`` against a host they share.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+
+    def slot(self, url: str, limit: int) -> threading.BoundedSemaphore:
+        key = (_host(url), limit)
+        with self._lock:
+            found = self._slots.get(key)
+            if found is None:
+                found = self._slots[key] = threading.BoundedSemaphore(limit)
+            return found
+
+
+HOST_LIMITS = HostLimits()
+
+
 def body_fingerprint(body: bytes, source: SourceConfig) -> str:
     """Hash of a body and of what decides where its items go: a new section
     mapping must re-file the items even when the feed did not change."""
@@ -239,7 +263,6 @@ class _Pipeline:
         self.done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
         self.local = threading.local()
         self.fetchers: list[Fetcher] = []
-        self.hosts: dict[str, threading.BoundedSemaphore] = {}
         self.lock = threading.Lock()
         self.slots = TimeSlots(store)
         self.pending_states: list[SourceState] = []
@@ -357,8 +380,7 @@ class _Pipeline:
         return fetcher
 
     def _host_slot(self, url: str) -> threading.BoundedSemaphore:
-        with self.lock:
-            return self.hosts.setdefault(_host(url), threading.BoundedSemaphore(self.config.fetch.per_host))
+        return HOST_LIMITS.slot(url, self.config.fetch.per_host)
 
     def _finish_safely(self, done: _Done) -> tuple[SourceResult, frozenset[str]]:
         try:

@@ -576,3 +576,56 @@ def test_progress_sees_every_result(
     report = refresh_sources(store, config, clock, progress=lambda r: seen.append(r.name))
     assert sorted(seen) == ["a", "b"]
     assert [r.name for r in report.results] == ["a", "b"]
+
+
+# -- the per-host limit ----------------------------------------------------------
+
+
+def test_the_per_host_limit_holds_across_concurrent_runs(
+    project: Path, store: Store, clock: SteppingClock
+) -> None:
+    # The daemon refreshes each source in its own job: two runs at once must
+    # still send one host no more than per_host requests at a time.
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    lock = threading.Lock()
+    in_flight, most = 0, 0
+    both_arrived = threading.Event()
+
+    def handler(request: Request) -> Response:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+            if in_flight == 2:
+                both_arrived.set()
+        # Holds the first request open while a second could come: with the
+        # limit kept it never does, and this waits out its second.
+        both_arrived.wait(1.0)
+        with lock:
+            in_flight -= 1
+        return Response(gazette(), content_type=RSS)
+
+    try:
+        server.expect_request("/a.xml").respond_with_handler(handler)
+        server.expect_request("/b.xml").respond_with_handler(handler)
+        config = config_with_sources(
+            project,
+            [{"name": "a", "url": server.url_for("/a.xml")}, {"name": "b", "url": server.url_for("/b.xml")}],
+            fetch="workers = 4\nper_host = 1",
+        )
+        reports: list[RefreshReport] = []
+        runs = [
+            threading.Thread(target=lambda n=name: reports.append(refresh(store, config, clock, names=[n])))
+            for name in ("a", "b")
+        ]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join(30)
+    finally:
+        server.clear()
+        server.stop()
+    # Both feeds carry the same stories: whichever is second changes nothing.
+    assert sorted(r.status for report in reports for r in report.results) == ["unchanged", "updated"]
+    assert most == 1

@@ -4,10 +4,13 @@ requests Session is set up to do and not to do."""
 from __future__ import annotations
 
 import base64
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests.utils
+import trustme
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -136,3 +139,84 @@ def test_keep_alive_connections_are_reused(httpserver: HTTPServer, fetcher: Fetc
     for _ in range(3):
         assert get(fetcher, url, '"1"') == (304, None)
     assert pool.num_connections <= 2  # werkzeug may close after a 200; 304s keep it
+
+
+# -- HTTPS ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+def https_server(authority: trustme.CA, *names: str) -> HTTPServer:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(*names).configure_cert(context)
+    server = HTTPServer(host="127.0.0.1", ssl_context=context)
+    server.expect_request("/feed.xml").respond_with_data(FEED)
+    server.start()
+    return server
+
+
+@pytest.fixture
+def trusted_bundle(authority: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    return bundle
+
+
+def test_https_is_verified_against_the_configured_ca_bundle(
+    authority: trustme.CA, trusted_bundle: Path
+) -> None:
+    server = https_server(authority, "127.0.0.1")
+    try:
+        fetcher = Fetcher(FetchConfig(timeout=2, deadline=5))
+        assert get(fetcher, server.url_for("/feed.xml")) == (200, FEED)
+        fetcher.close()
+        # The bundle is loaded once for the process, not parsed again for each
+        # new connection (from a new Fetcher here): what the file says now is
+        # not read.
+        trustme.CA().cert_pem.write_to_path(str(trusted_bundle))
+        again = Fetcher(FetchConfig(timeout=2, deadline=5))
+        assert get(again, server.url_for("/feed.xml")) == (200, FEED)
+        again.close()
+    finally:
+        server.stop()
+
+
+def test_https_from_an_unknown_authority_is_refused(trusted_bundle: Path) -> None:
+    server = https_server(trustme.CA(), "127.0.0.1")
+    try:
+        with pytest.raises(FetchError, match="CERTIFICATE_VERIFY_FAILED"):
+            get(Fetcher(FetchConfig(timeout=2, deadline=5)), server.url_for("/feed.xml"))
+    finally:
+        server.stop()
+
+
+def test_https_with_a_certificate_for_another_host_is_refused(
+    authority: trustme.CA, trusted_bundle: Path
+) -> None:
+    server = https_server(authority, "feeds.example.org")
+    try:
+        with pytest.raises(FetchError, match=r"(?i)hostname|doesn.t match|not valid for"):
+            get(Fetcher(FetchConfig(timeout=2, deadline=5)), server.url_for("/feed.xml"))
+    finally:
+        server.stop()
+
+
+def test_an_unreadable_ca_bundle_fails_https_naming_it_and_spares_http(
+    httpserver: HTTPServer, authority: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "nowhere.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(missing))
+    fetcher = Fetcher(FetchConfig(timeout=2, deadline=5))
+    httpserver.expect_request("/feed.xml").respond_with_data(FEED)
+    assert get(fetcher, httpserver.url_for("/feed.xml")) == (200, FEED)
+    server = https_server(authority, "127.0.0.1")
+    try:
+        with pytest.raises(FetchError, match=r"nowhere\.pem"):
+            get(fetcher, server.url_for("/feed.xml"))
+    finally:
+        server.stop()
+        fetcher.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from feedgen.entry import FeedEntry
@@ -24,6 +24,7 @@ from lxml import etree
 
 from feeds import __version__
 from feeds.model import Item, Origin
+from feeds.normalise import has_non_xml, xml_chars
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -79,6 +80,41 @@ def item_html(item: Item) -> str | None:
         parts.append(f"<p><em>{html.escape(item.author, quote=False)}</em></p>")
     parts.extend(f"<p>{html.escape(p, quote=False)}</p>" for p in item.body)
     return "\n".join(parts)
+
+
+_ITEM_TEXTS = (
+    "id", "title", "section", "section_slug", "link", "summary", "content_html", "dateline", "author",
+)
+
+
+def xml_safe_item(item: Item) -> Item:
+    """The item without characters XML 1.0 cannot carry.
+
+    Remote text is cleaned of them before it is stored, but a store written
+    by an older version, or a seed file, may still hold one, and lxml refuses
+    to build a document around it: one such character would stop every feed
+    that lists the item from being written. Almost every item passes the
+    check unchanged.
+    """
+    changes: dict[str, object] = {
+        name: xml_chars(value)
+        for name in _ITEM_TEXTS
+        if isinstance(value := getattr(item, name), str) and has_non_xml(value)
+    }
+    if "title" in changes and not str(changes["title"]).strip():
+        changes["title"] = "Untitled"
+    if any(has_non_xml(p) for p in item.body):
+        changes["body"] = tuple(xml_chars(p) for p in item.body)
+    if any(isinstance(v, str) and has_non_xml(v) for o in item.origins for v in (o.name, o.url, o.title)):
+        changes["origins"] = tuple(
+            replace(o, name=xml_chars(o.name), url=_xml_or_none(o.url), title=_xml_or_none(o.title))
+            for o in item.origins
+        )
+    return replace(item, **changes) if changes else item  # type: ignore[arg-type]
+
+
+def _xml_or_none(text: str | None) -> str | None:
+    return None if text is None else xml_chars(text)
 
 
 def primary_origin(item: Item) -> Origin | None:
@@ -174,7 +210,7 @@ def _generator(spec: FeedSpec, items: Sequence[Item], fmt: str) -> FeedGenerator
     fg.lastBuildDate(updated)
     for item in items:
         entry = fg.add_entry(order="append")
-        _fill_entry(entry, item, spec, fmt)
+        _fill_entry(entry, xml_safe_item(item), spec, fmt)
     return fg
 
 
@@ -234,7 +270,7 @@ def render_json(spec: FeedSpec, items: Sequence[Item]) -> bytes:
         "description": spec.description,
         "language": spec.language,
         "authors": [{"name": spec.author}],
-        "items": [_json_item(item, spec) for item in items],
+        "items": [_json_item(xml_safe_item(item), spec) for item in items],
     }
     return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 

@@ -45,6 +45,20 @@ _ASCII_EXTRA = str.maketrans(
     }
 )
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
+# What XML 1.0 cannot carry, even as a character reference: C0 controls but
+# tab, LF and CR, lone surrogates (JSON "\ud800" decodes to one), U+FFFE and
+# U+FFFF. One of them in a stored string makes lxml refuse to build a feed.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def has_non_xml(text: str) -> bool:
+    """Whether ``text`` holds a character XML 1.0 cannot carry."""
+    return _NOT_XML.search(text) is not None
+
+
+def xml_chars(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot carry (see ``_NOT_XML``)."""
+    return _NOT_XML.sub("", text) if _NOT_XML.search(text) else text
 
 
 def collapse_space(text: str) -> str:
@@ -88,7 +102,8 @@ def section_slug(label: str) -> str:
 
 def key_digest(key: str) -> str:
     """A short, stable hex digest of an identity key."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+    # surrogatepass: a lone surrogate from a JSON feed must not raise here.
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def seed_item_id(authority: str, key: str) -> str:
@@ -108,7 +123,7 @@ def item_slug(title: str, key: str) -> str:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # An absolute IRI: what an Atom id must be. Guids that are not are scoped by
 # source into a tag: URI, since "1" from two feeds are two stories.
-_ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
+_ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x20\x7f-\x9f<>\"{}|\\^`]+$")
 _MAX_ID = 1000
 # A feed dated far ahead would pin its entries to the top of every feed.
 _FUTURE_SLACK = timedelta(days=1)
@@ -122,7 +137,7 @@ def web_link(href: str | None, base: str | None = None) -> str | None:
     """
     if not href or not href.strip():
         return None
-    href = href.strip()
+    href = xml_chars(href.strip())
     try:
         # An absolute http(s) link needs no joining (feeds mostly give those).
         url = urljoin(base, href) if base and not href.startswith(("http://", "https://")) else href
@@ -163,8 +178,8 @@ def canonical_link(url: str | None) -> str | None:
 
 def remote_entry_key(guid: str | None, link: str | None, title: str, date: str | None) -> str:
     """What identifies an entry within its feed: guid/id, else link, else title + date."""
-    if guid and guid.strip():
-        return guid.strip()[:_MAX_ID]
+    if guid and (guid := xml_chars(guid).strip()):
+        return guid[:_MAX_ID]
     if link:
         return link[:_MAX_ID]
     return "title-date:" + key_digest(f"{title}\0{date or ''}")

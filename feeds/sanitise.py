@@ -18,7 +18,7 @@ from typing import Literal
 
 import nh3
 
-from feeds.normalise import collapse_space, web_link
+from feeds.normalise import collapse_space, web_link, xml_chars
 
 # What an entry may carry into the store; beyond it, text is cut.
 MAX_TITLE = 1000
@@ -61,7 +61,9 @@ def safe_html(fragment: str | None, base: str | None = None) -> str | None:
     """Sanitised HTML of a remote fragment, relative URLs resolved; None if empty."""
     if not fragment or not fragment.strip():
         return None
-    cleaned = _cleaner(base).clean(fragment[:MAX_HTML]).strip()
+    # Before nh3 (it cannot take a lone surrogate) and after it (it decodes
+    # "&#1;" into the character itself): what XML cannot carry goes.
+    cleaned = xml_chars(_cleaner(base).clean(xml_chars(fragment[:MAX_HTML]))).strip()
     if "cite=" in cleaned:
         cleaned = _CITE.sub(lambda m: _absolute_cite(m, base), cleaned)
     return cleaned or None
@@ -84,14 +86,14 @@ def plain_text(fragment: str | None, limit: int = MAX_TEXT) -> str | None:
     """
     if not fragment:
         return None
-    text = fragment[: limit * 4]
+    text = xml_chars(fragment[: limit * 4])
     for _ in range(3):
         text = _unmarked(text)
         if not _TAG_LIKE.search(text):
             break
     else:
         text = _TAG_LIKE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
-    text = collapse_space(text)
+    text = collapse_space(xml_chars(text))  # again: entities may have decoded to some
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "\u2026"
     return text or None
@@ -115,5 +117,5 @@ def text_as_html(text: str | None) -> str | None:
     """Plain-text content as HTML paragraphs."""
     if not text or not text.strip():
         return None
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text[:MAX_HTML]) if p.strip()]
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", xml_chars(text[:MAX_HTML])) if p.strip()]
     return "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)

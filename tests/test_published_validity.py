@@ -1,0 +1,83 @@
+"""Odd remote feeds, fetched from a real 127.0.0.1 server, stored and
+republished: whatever a feed holds, our RSS, Atom and JSON Feed stay valid.
+
+Each case is a small feed under tests/data/validity; the checks are those of
+tests/feedcheck.py (Atom schema, feedparser without bozo, JSON Feed rules)
+plus what the case is about.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import feedparser
+from pytest_httpserver import HTTPServer
+
+from feeds.generate import FeedSpec, render_atom, render_json, render_rss
+from feeds.site import render_site_files
+from feeds.update import refresh_sources
+from store import Store
+from tests.feedcheck import check_atom, check_json, check_rss
+from tests.remote_helpers import SteppingClock, config_with_sources
+from tests.strategies import make_item
+
+VALIDITY = Path(__file__).resolve().parent / "data" / "validity"
+# What XML 1.0 cannot carry: no published byte may be one of these.
+NOT_XML = [bytes([c]) for c in range(32) if c not in (9, 10, 13)] + ["\ufffe".encode(), "\uffff".encode()]
+
+
+def publish(httpserver: HTTPServer, project: Path, store: Store, name: str) -> dict[str, bytes]:
+    """Serve one file as a source, refresh, and render the world section's feeds (checked)."""
+    content_type = "application/feed+json" if name.endswith(".json") else "application/rss+xml"
+    body = (VALIDITY / name).read_bytes()
+    httpserver.expect_request(f"/{name}").respond_with_data(body, content_type=content_type)
+    source = {"name": "odd", "url": httpserver.url_for(f"/{name}"), "section": "world"}
+    config = config_with_sources(project, [source])
+    report = refresh_sources(store, config, SteppingClock())
+    (result,) = report.results
+    assert result.status == "updated", result
+    files, _ = render_site_files(store, config)
+    feeds = {fmt: files[f"feeds/world.{fmt}"] for fmt in ("rss", "atom", "json")}
+    check_rss(feeds["rss"])
+    check_atom(feeds["atom"])
+    check_json(feeds["json"])
+    return feeds
+
+
+def test_control_characters_are_dropped_not_fatal(
+    httpserver: HTTPServer, project: Path, store: Store
+) -> None:
+    feeds = publish(httpserver, project, store, "control-chars.xml")
+    for data in feeds.values():
+        assert not any(c in data for c in NOT_XML)
+    (entry,) = feedparser.parse(feeds["atom"]).entries
+    assert entry.title == "Bell and escape in a title"
+    assert entry.author == "desk@example.org (Desk)"
+    assert "Reference  and raw  in HTML" in entry.content[0].value
+    assert entry.link == "http://127.0.0.1/bell"
+
+
+def test_lone_surrogates_from_json_do_not_fail_the_source(
+    httpserver: HTTPServer, project: Path, store: Store
+) -> None:
+    feeds = publish(httpserver, project, store, "lone-surrogates.json")
+    parsed = feedparser.parse(feeds["atom"])
+    assert sorted(e.title for e in parsed.entries) == ["A lone surrogate", "Control characters in JSON"]
+    assert "\\ud8" not in feeds["json"].decode("utf-8")
+
+
+def test_generator_drops_what_xml_cannot_carry_from_an_older_store() -> None:
+    """A store written before remote text was cleaned (or a seed file) may hold
+    such characters; one of them must not stop every feed from being written."""
+    spec = FeedSpec(
+        slug="world", title="World", description="d", base_url="http://127.0.0.1:8080/",
+        language="en", authority="test.example.org,2026", author="Newsroom",
+    )
+    item = make_item(
+        1, title="Bell\x07 \ud800title", summary="Sum\x0bmary", body=("Para\x1b.",), author="A\x00"
+    )
+    for render, check in ((render_rss, check_rss), (render_atom, check_atom), (render_json, check_json)):
+        data = render(spec, [item])
+        check(data)
+        assert not any(c in data for c in NOT_XML)
+    assert feedparser.parse(render_atom(spec, [item])).entries[0].title == "Bell title"

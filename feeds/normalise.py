@@ -51,6 +51,20 @@ _NON_SLUG = re.compile(r"[^a-z0-9]+")
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+# C1 controls (U+0080-U+009F) in text are Windows-1252 bytes read as
+# Latin-1: mapped to what they meant, as feedparser and HTML5 do, or dropped
+# where Windows-1252 leaves the byte undefined. No text means a C1 control.
+_C1 = re.compile("[\x80-\x9f]")
+_WINDOWS_1252_C1 = str.maketrans({
+    chr(c): bytes([c]).decode("cp1252", "ignore") or None for c in range(0x80, 0xA0)
+})
+
+
+def windows_1252_c1(text: str) -> str:
+    """``text`` with C1 controls read as the Windows-1252 characters they were."""
+    return text.translate(_WINDOWS_1252_C1) if _C1.search(text) else text
+
+
 def has_non_xml(text: str) -> bool:
     """Whether ``text`` holds a character XML 1.0 cannot carry."""
     return _NOT_XML.search(text) is not None

@@ -15,6 +15,7 @@ problems but usable entries comes back with a ``warning``.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import json
 import re
@@ -29,7 +30,7 @@ from urllib.parse import urljoin
 from lxml import etree
 
 from feeds.errors import ParseError
-from feeds.normalise import utc_from_struct
+from feeds.normalise import utc_from_struct, windows_1252_c1
 
 # Headers that tell feedparser how to read the bytes; the rest are noise to it.
 _PARSER_HEADERS = ("content-type", "content-location", "content-language")
@@ -259,12 +260,13 @@ def parse_plain_rss(body: bytes, content_type: str, base: str | None) -> ParsedF
         channel = root.find("channel")
         if root.tag != "rss" or root.get("version") != "2.0" or channel is None:
             return None
-        entries = tuple(_plain_entry(item, base) for item in channel.iterfind("item"))
-    except (etree.XMLSyntaxError, ValueError, _NotPlainError):
+        utf8 = codecs.lookup(root.getroottree().docinfo.encoding or "utf-8").name == "utf-8"
+        entries = tuple(_plain_entry(item, base, utf8) for item in channel.iterfind("item"))
+    except (etree.XMLSyntaxError, ValueError, LookupError, _NotPlainError):
         return None
     return ParsedFeed(
         version="rss20",
-        title=_text(channel.findtext("title")),
+        title=_repaired(_text(channel.findtext("title")), utf8),
         link=_text(channel.findtext("link")),
         entries=entries,
         hints=FeedHints(
@@ -306,18 +308,30 @@ _ITEM_FIELDS = frozenset({
 })
 
 
-def _plain_entry(item: Any, base: str | None) -> RawEntry:
+def _repaired(text: str | None, utf8: bool) -> str | None:
+    """Text as feedparser hands it out, so both readers of RSS 2.0 agree: in a
+    UTF-8 document, text that is UTF-8 read as Latin-1 ("â€¦") is decoded
+    again, and C1 controls become the Windows-1252 characters they were."""
+    if text is None or text.isascii():
+        return text
+    if utf8:
+        with contextlib.suppress(UnicodeError):  # not UTF-8 read as Latin-1
+            text = text.encode("iso-8859-1").decode("utf-8")
+    return windows_1252_c1(text)
+
+
+def _plain_entry(item: Any, base: str | None, utf8: bool = True) -> RawEntry:
     # One pass over the children: a find() per field walked them ten times.
     first: dict[str, Any] = {}
     categories: list[str] = []
     for child in item:
         tag = child.tag
         if tag == "category":
-            if text := _text(child.text):
+            if text := _repaired(_text(child.text), utf8):
                 categories.append(text)
         elif tag in _ITEM_FIELDS and tag not in first:
             first[tag] = child
-    texts = {tag: _text(child.text) for tag, child in first.items()}
+    texts = {tag: _repaired(_text(child.text), utf8) for tag, child in first.items()}
     guid, link = texts.get("guid"), texts.get("link")
     if link is None and guid and first["guid"].get("isPermaLink", "true").lower() != "false":
         link = guid

@@ -18,7 +18,7 @@ from typing import Literal
 
 import nh3
 
-from feeds.normalise import collapse_space, web_link, xml_chars
+from feeds.normalise import collapse_space, web_link, windows_1252_c1, xml_chars
 
 # What an entry may carry into the store; beyond it, text is cut.
 MAX_TITLE = 1000
@@ -64,6 +64,7 @@ def safe_html(fragment: str | None, base: str | None = None) -> str | None:
     # Before nh3 (it cannot take a lone surrogate) and after it (it decodes
     # "&#1;" into the character itself): what XML cannot carry goes.
     cleaned = xml_chars(_cleaner(base).clean(xml_chars(fragment[:MAX_HTML]))).strip()
+    cleaned = windows_1252_c1(cleaned)
     if "cite=" in cleaned:
         cleaned = _CITE.sub(lambda m: _absolute_cite(m, base), cleaned)
     return cleaned or None
@@ -93,7 +94,8 @@ def plain_text(fragment: str | None, limit: int = MAX_TEXT) -> str | None:
             break
     else:
         text = _TAG_LIKE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
-    text = collapse_space(xml_chars(text))  # again: entities may have decoded to some
+    # Again: entities may have decoded to some.
+    text = collapse_space(windows_1252_c1(xml_chars(text)))
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "\u2026"
     return text or None
@@ -117,5 +119,6 @@ def text_as_html(text: str | None) -> str | None:
     """Plain-text content as HTML paragraphs."""
     if not text or not text.strip():
         return None
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", xml_chars(text[:MAX_HTML])) if p.strip()]
+    text = windows_1252_c1(xml_chars(text[:MAX_HTML]))
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     return "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)

@@ -8,12 +8,14 @@ plus what the case is about.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import feedparser
 from pytest_httpserver import HTTPServer
 
 from feeds.generate import FeedSpec, render_atom, render_json, render_rss
+from feeds.remote import PrepareJob, RemoteFeed, prepare_with_feedparser, prepare_without_feedparser
 from feeds.site import render_site_files
 from feeds.update import refresh_sources
 from store import Store
@@ -81,3 +83,26 @@ def test_generator_drops_what_xml_cannot_carry_from_an_older_store() -> None:
         check(data)
         assert not any(c in data for c in NOT_XML)
     assert feedparser.parse(render_atom(spec, [item])).entries[0].title == "Bell title"
+
+
+def test_windows_1252_damage_reads_as_meant_on_both_parsers(
+    httpserver: HTTPServer, project: Path, store: Store
+) -> None:
+    """C1 controls are not text (the W3C validator warns of "bad characters"):
+    they become the Windows-1252 characters meant, whether lxml or feedparser
+    read the feed, and UTF-8 read as Latin-1 is read again as feedparser does."""
+    body = (VALIDITY / "windows-1252-c1.xml").read_bytes()
+    headers = {"content-type": "application/rss+xml"}
+    job = PrepareJob("odd", "test.example.org,2026", "http://127.0.0.1/feed.xml", body, headers)
+    fast, slow = prepare_without_feedparser(job), prepare_with_feedparser(job)
+    assert isinstance(fast, RemoteFeed) and isinstance(slow, RemoteFeed)
+    assert fast.version == "rss20"  # the lxml reader took it
+    assert fast == slow
+    feeds = publish(httpserver, project, store, "windows-1252-c1.xml")
+    for data in feeds.values():
+        assert not re.search("[\x80-\x9f]", data.decode("utf-8"))
+    titles = {e.title: e for e in feedparser.parse(feeds["atom"]).entries}
+    assert set(titles) == {"Don\u2019t pay \u20ac100 for it", "Wait for it\u2026"}
+    content = titles["Don\u2019t pay \u20ac100 for it"].content[0].value
+    assert "\u201cQuoted\u201d and \u2019referenced\u2019" in content
+    assert titles["Wait for it\u2026"].content[0].value == "Then \u2019this\u2019."

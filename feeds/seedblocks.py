@@ -56,7 +56,13 @@ class _Reader:
         for i in range(self.size - 1):
             if tails[i] == tails[i + 1]:
                 self.prefixes[i] = header_prefix(texts[i], texts[i + 1])
-        self.rows = [row_title(t) if t[0].isdigit() else None for t in texts]
+        # A numbered line repeated whole on the next line (`10. Yıl Marşı ...`
+        # over itself, a Recommended pair) is a title that starts with an
+        # ordinal; a LATEST NEWS row repeats its title without the number.
+        self.rows = [
+            row_title(t) if t[0].isdigit() and self.prefixes[i] != "" else None
+            for i, t in enumerate(texts)
+        ]
         self.date: str | None = None
         # Whether the current page has shown lists or teasers since its start
         # (an article, or a U+00A0 closing line, or the file start).

@@ -11,7 +11,7 @@ import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 # Public: the seed reader's fast title key uses the same sets.
 # Apostrophes (and look-alikes) are dropped when titles are compared: scraped
@@ -160,7 +160,45 @@ def web_link(href: str | None, base: str | None = None) -> str | None:
         return None
     if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.netloc:
         return None
-    return url
+    if _URI_CHARS.match(url) and not _STRAY_PERCENT.search(url) and url.count("#") < 2:
+        return url  # nearly every link: nothing to escape
+    return _as_uri(parts)
+
+
+# What a URI may hold as it is (RFC 3986: unreserved, reserved but "[]", "%").
+_URI_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]*$")
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# Left as they are in a path, query or fragment; the rest is %-escaped as UTF-8.
+_PART_SAFE = "-._~!$&'()*+,;=:@/?%"
+# A host as a URI may name it: a registered name or an IP literal in brackets.
+_URI_HOST = re.compile(r"^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])$")
+
+
+def _as_uri(parts: SplitResult) -> str | None:
+    """An http(s) link as a URI, the way a browser sends it: spaces, quotes and
+    other characters a URI cannot hold %-escaped, a lone "%" as "%25", a
+    non-ASCII host in IDNA. RSS wants a URL there, and the W3C validator calls
+    an unescaped space an error in Atom too. None if the host cannot be written."""
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    host, colon, port = hostport.rpartition(":")
+    if not colon or host.endswith(":") or not (port.isdigit() or not port):
+        host, colon, port = hostport, "", ""
+    elif not port:
+        colon = ""  # "example.org:/" is "example.org/"
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    if not _URI_HOST.match(host):
+        return None
+
+    def escaped(part: str) -> str:
+        return quote(_STRAY_PERCENT.sub("%25", part), safe=_PART_SAFE)
+
+    netloc = escaped(userinfo) + at + host + colon + port
+    fragment = escaped(parts.fragment).replace("#", "%23")
+    return urlunsplit((parts.scheme, netloc, escaped(parts.path), escaped(parts.query), fragment))
 
 
 def canonical_link(url: str | None) -> str | None:

@@ -106,3 +106,19 @@ def test_windows_1252_damage_reads_as_meant_on_both_parsers(
     content = titles["Don\u2019t pay \u20ac100 for it"].content[0].value
     assert "\u201cQuoted\u201d and \u2019referenced\u2019" in content
     assert titles["Wait for it\u2026"].content[0].value == "Then \u2019this\u2019."
+
+
+def test_links_are_written_as_uris(httpserver: HTTPServer, project: Path, store: Store) -> None:
+    """RSS wants a URL in <link>, and an unescaped space is an error in an Atom
+    href too: links are %-escaped as a browser would request them."""
+    feeds = publish(httpserver, project, store, "odd-links.xml")
+    links = {e.title: e.link for e in feedparser.parse(feeds["rss"]).entries}
+    assert links["Relative with a space"] == httpserver.url_for("/stories/Correct%20Value")
+    assert links["An IRI"] == (
+        "http://xn--exmple-cua.org/%C3%BCn%C3%AF/%E3%83%9A%E3%83%BC%E3%82%B8?q=%C3%A4#frag%20ment"
+    )
+    assert links["A stray percent"] == "https://example.org/100%25-sure/%22quoted%22?a=%5B1%5D"
+    assert links["A space in the host"].startswith("http://127.0.0.1:8080/items/")  # our own page
+    for fmt in ("rss", "atom"):
+        for entry in feedparser.parse(feeds[fmt]).entries:
+            assert re.fullmatch(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]+", entry.link), entry.link

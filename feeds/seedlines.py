@@ -20,7 +20,13 @@ from feeds.normalise import APOSTROPHES, DOUBLE_QUOTES
 # Invisible characters that scrapers leave behind; they would otherwise make
 # two renderings of one title compare unequal.
 _INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff"
-_INVISIBLE = str.maketrans(dict.fromkeys(_INVISIBLE_CHARS))
+_ZWJ = "\u200d"
+_INVISIBLE = str.maketrans(dict.fromkeys(_INVISIBLE_CHARS.replace(_ZWJ, "")))
+# A zero-width joiner between emoji (`👨\u200d👩\u200d👧`, `🏳️\u200d🌈`) is part
+# of the text: without it one family emoji renders as three. Elsewhere it is
+# left-over like the others.
+_EMOJI_PART = "\u2190-\u2bff\ufe0f\U0001f000-\U0001faff"
+_STRAY_ZWJ = re.compile(f"(?<![{_EMOJI_PART}]){_ZWJ}|{_ZWJ}(?![{_EMOJI_PART}])")
 # Characters that may be, or may join, a non-NFC sequence. Latin letters up to
 # U+02FF (Turkish ones included) and general punctuation are always NFC, so
 # most lines skip the normalisation call.
@@ -94,6 +100,8 @@ def split_lines(text: str) -> SeedLines:
     if not text.isascii():
         if any(char in text for char in _INVISIBLE_CHARS):  # `in` is far faster than a regex here
             text = text.translate(_INVISIBLE)
+            if _ZWJ in text:
+                text = _STRAY_ZWJ.sub("", text)
         check_nfc = _NFC_SUSPECT.search(text) is not None
     texts: list[str] = []
     raws: list[str] = []

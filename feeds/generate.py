@@ -299,9 +299,11 @@ def _json_item(item: Item, spec: FeedSpec) -> dict[str, object]:
 def rfc3339(moment: datetime) -> str:
     """RFC 3339 in UTC; milliseconds only when there are some."""
     moment = moment.astimezone(UTC)
+    # Not strftime: its %Y writes the year 1 as "1", which RFC 3339 does not allow.
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
     if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{text}.{moment.microsecond // 1000:03d}Z"
+    return f"{text}Z"
 
 
 RENDERERS = {"rss": render_rss, "atom": render_atom, "json": render_json}

@@ -139,8 +139,13 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # source into a tag: URI, since "1" from two feeds are two stories.
 _ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x20\x7f-\x9f<>\"{}|\\^`]+$")
 _MAX_ID = 1000
-# A feed dated far ahead would pin its entries to the top of every feed.
-_FUTURE_SLACK = timedelta(days=1)
+# A feed dated ahead would pin its entries to the top of every feed: beyond
+# clock skew, a date ahead of the fetch is a wrong time zone or a scheduled
+# post, and the W3C validator calls anything 10 minutes ahead implausible.
+_FUTURE_SLACK = timedelta(minutes=10)
+# Before feeds existed: a zero timestamp (1970-01-01), a year 1 or 1800 from a
+# broken CMS. The W3C validator calls anything before 1990 implausible.
+_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 
 
 def web_link(href: str | None, base: str | None = None) -> str | None:
@@ -267,8 +272,9 @@ def utc_from_struct(parts: tuple[int, ...] | None) -> datetime | None:
 def entry_published(date: datetime | None, first_seen: datetime) -> datetime:
     """An entry's publication time: its own date, else when we first saw it.
 
-    A date more than a day ahead of ``first_seen`` is not believed.
+    A date more than ten minutes ahead of ``first_seen``, or before 1990, is
+    not believed.
     """
-    if date is None or date > first_seen + _FUTURE_SLACK:
+    if date is None or date > first_seen + _FUTURE_SLACK or date < _EARLIEST:
         return first_seen
     return date.astimezone(UTC)

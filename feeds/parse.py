@@ -367,7 +367,10 @@ def _plain_date(text: str | None) -> datetime | None:
             raise _NotPlainError from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # the year 1 east of UTC, 9999 west of it: feedparser's to judge
+        raise _NotPlainError from None
 
 
 def _resolve(link: str | None, base: str | None) -> str | None:
@@ -455,4 +458,7 @@ def _json_date(text: str | None) -> datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # the year 1 east of UTC, 9999 west of it
+        return None

@@ -9,16 +9,19 @@ plus what the case is about.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
+import pytest
 from pytest_httpserver import HTTPServer
 
-from feeds.generate import FeedSpec, render_atom, render_json, render_rss
+from feeds.generate import FeedSpec, render_atom, render_json, render_rss, rfc3339
 from feeds.remote import PrepareJob, RemoteFeed, prepare_with_feedparser, prepare_without_feedparser
 from feeds.site import render_site_files
 from feeds.update import refresh_sources
 from store import Store
+from tests.conftest import NOW
 from tests.feedcheck import check_atom, check_json, check_rss
 from tests.remote_helpers import SteppingClock, config_with_sources
 from tests.strategies import make_item
@@ -122,3 +125,24 @@ def test_links_are_written_as_uris(httpserver: HTTPServer, project: Path, store:
     for fmt in ("rss", "atom"):
         for entry in feedparser.parse(feeds[fmt]).entries:
             assert re.fullmatch(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]+", entry.link), entry.link
+
+
+@pytest.mark.parametrize("name", ["odd-dates.xml", "odd-dates.json"])
+def test_implausible_dates_count_as_no_date(
+    httpserver: HTTPServer, project: Path, store: Store, name: str
+) -> None:
+    """A date before 1990 or ahead of the fetch (the W3C validator calls both
+    implausible) is not believed: the entry is published when first seen. A
+    date out of datetime's range east or west of UTC fails no source."""
+    feeds = publish(httpserver, project, store, name)
+    entries = feedparser.parse(feeds["atom"]).entries
+    published = {e.title: datetime(*e.published_parsed[:6], tzinfo=UTC) for e in entries}
+    assert published.pop("Plausible") == datetime(2026, 1, 4, 8, 0, tzinfo=UTC)
+    assert published and all(NOW <= moment < NOW + timedelta(seconds=1) for moment in published.values())
+    for pub_date in re.findall(rb"<pubDate>([^<]*)</pubDate>", feeds["rss"]):
+        assert re.fullmatch(rb"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}", pub_date), pub_date
+
+
+def test_rfc3339_writes_four_digit_years() -> None:
+    assert rfc3339(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
+    assert rfc3339(datetime(2026, 1, 5, 3, 4, 5, 123456, tzinfo=UTC)) == "2026-01-05T03:04:05.123Z"

@@ -26,8 +26,10 @@ MAX_TEXT = 4000  # summaries and author names, as plain text
 MAX_HTML = 200_000
 
 _URL_SCHEMES = frozenset({"http", "https", "mailto"})
-# Still looks like markup after one round of unescaping: "&lt;script&gt;".
+# Still looks like markup after one round of unescaping: "&lt;script&gt;",
+# or an entity escaped twice ("&amp;nbsp;" arrives as the text "&nbsp;").
 _TAG_LIKE = re.compile(r"<[A-Za-z/!?]")
+_ESCAPED_TWICE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # nh3 checks the scheme of href/src and resolves them in Rust with the GIL
 # released; a Python attribute callback took the GIL back per attribute and
 # made sanitising serial. ``cite`` is not one of its URL attributes, so it
@@ -90,7 +92,7 @@ def plain_text(fragment: str | None, limit: int = MAX_TEXT) -> str | None:
     text = xml_chars(fragment[: limit * 4])
     for _ in range(3):
         text = _unmarked(text)
-        if not _TAG_LIKE.search(text):
+        if not _TAG_LIKE.search(text) and not _still_escaped(text):
             break
     else:
         text = _TAG_LIKE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
@@ -99,6 +101,15 @@ def plain_text(fragment: str | None, limit: int = MAX_TEXT) -> str | None:
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "\u2026"
     return text or None
+
+
+def _still_escaped(text: str) -> bool:
+    """Whether decoded text still holds an entity a second decoding would turn
+    into a character: a publisher escaped it twice (Movable Type's "&amp;nbsp;"),
+    and "&nbsp;" left as text is read as undeclared HTML."""
+    return "&" in text and any(
+        html.unescape(m.group(0)) != m.group(0) for m in _ESCAPED_TWICE.finditer(text)
+    )
 
 
 def _unmarked(text: str) -> str:

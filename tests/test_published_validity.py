@@ -146,3 +146,18 @@ def test_implausible_dates_count_as_no_date(
 def test_rfc3339_writes_four_digit_years() -> None:
     assert rfc3339(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
     assert rfc3339(datetime(2026, 1, 5, 3, 4, 5, 123456, tzinfo=UTC)) == "2026-01-05T03:04:05.123Z"
+
+
+def test_entities_escaped_twice_are_decoded_in_text(
+    httpserver: HTTPServer, project: Path, store: Store
+) -> None:
+    """An "&nbsp;" left as characters in plain text reads as undeclared HTML (the
+    W3C validator warns) and shows as "&nbsp;": text is decoded until no
+    entity is left, as it already was until no tag was left."""
+    feeds = publish(httpserver, project, store, "escaped-twice.xml")
+    (entry,) = feedparser.parse(feeds["atom"]).entries
+    assert entry.title == "Research & Development \u2014 an update"
+    assert entry.summary == "Version 1.0 released today, 50% faster."
+    assert entry.author == "Desk One"
+    for data in feeds.values():
+        assert b"nbsp" not in data and b"#8212" not in data and b"amp;amp;" not in data

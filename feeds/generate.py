@@ -199,7 +199,8 @@ def _generator(spec: FeedSpec, items: Sequence[Item], fmt: str) -> FeedGenerator
     updated = feed_updated(items)
     fg.id(spec.feed_id)
     fg.title(spec.title)
-    fg.description(spec.description)  # RSS description and Atom subtitle
+    # RSS description (HTML, so escaped) and Atom subtitle (text).
+    fg.description(html.escape(spec.description, quote=False) if fmt == "rss" else spec.description)
     fg.language(spec.language)
     fg.author({"name": spec.author})
     fg.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
@@ -230,7 +231,8 @@ def _fill_entry(entry: FeedEntry, item: Item, spec: FeedSpec, fmt: str) -> None:
     summary = item.summary or (None if body else item.title)
     if fmt == "rss":
         if summary:
-            entry.description(summary)
+            # <description> is HTML to every reader: plain text is escaped ("Q&A").
+            entry.description(html.escape(summary, quote=False))
         if body:
             entry.content(body, type="CDATA" if "]]>" not in body else None)
     else:

@@ -8,12 +8,14 @@ plus what the case is about.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import pytest
+from lxml import etree
 from pytest_httpserver import HTTPServer
 
 from feeds.generate import FeedSpec, render_atom, render_json, render_rss, rfc3339
@@ -161,3 +163,17 @@ def test_entities_escaped_twice_are_decoded_in_text(
     assert entry.author == "Desk One"
     for data in feeds.values():
         assert b"nbsp" not in data and b"#8212" not in data and b"amp;amp;" not in data
+
+
+def test_plain_text_summary_is_escaped_in_rss_description(
+    httpserver: HTTPServer, project: Path, store: Store
+) -> None:
+    """RSS <description> holds HTML: a plain-text summary's "&" and "<" are
+    escaped there (the W3C validator: "Invalid HTML" for "Q&A"; a reader
+    would take "<" for a tag), and stay characters in Atom and JSON Feed."""
+    feeds = publish(httpserver, project, store, "plain-text-summary.xml")
+    summary = "Q&A: is 5 < 6 & 7 > 3?"
+    (description,) = etree.fromstring(feeds["rss"]).findall("channel/item/description")
+    assert description.text == "Q&amp;A: is 5 &lt; 6 &amp; 7 &gt; 3?"
+    assert feedparser.parse(feeds["atom"]).entries[0].summary == summary
+    assert json.loads(feeds["json"])["items"][0]["summary"] == summary

@@ -21,11 +21,11 @@ runs, so neither pays for (nor profits from) the farm's first rendering.
 
 reader is a benchmark-only dependency, not one of the product's:
 
-    /work/venv/bin/pip install reader sgmllib3k
+    pip install reader sgmllib3k
 
 Run (about four minutes on two cores, most of it reader's cold refresh):
 
-    /work/venv/bin/python bench/bench_refresh.py [--feeds 1000] [--items 50] [--skip-reader]
+    python bench/bench_refresh.py [--feeds 1000] [--items 50] [--skip-reader]
 """
 
 from __future__ import annotations

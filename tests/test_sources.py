@@ -5,6 +5,7 @@ scheduling decisions."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -34,7 +35,9 @@ from tests.remote_helpers import REMOTE, SteppingClock, config_with_sources, rss
 
 RSS = "application/rss+xml"
 EXECUTABLE = re.compile(rb"<script|<iframe|<style|<object|<form|<svg|\son\w+\s*=|javascript:|data:", re.I)
-VALIDATOR = Path("/work/tools/validate-feed")
+# A command running the W3C Feed Validator on feed files, where a developer
+# has one (it is not a dependency): exit status 0 when they validate.
+VALIDATOR = os.environ.get("FEEDS_W3C_VALIDATOR")
 
 
 @pytest.fixture
@@ -173,10 +176,10 @@ def test_published_feeds_with_remote_items_are_valid(
     check_rss((feeds_dir / "world.rss").read_bytes())
     check_atom((feeds_dir / "world.atom").read_bytes())
     check_json((feeds_dir / "world.json").read_bytes())
-    if VALIDATOR.exists():
+    if VALIDATOR:
         out = subprocess.run(
             [
-                str(VALIDATOR),
+                VALIDATOR,
                 str(feeds_dir / "world.rss"),
                 str(feeds_dir / "world.atom"),
                 str(feeds_dir / "all.atom"),

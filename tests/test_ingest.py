@@ -10,6 +10,7 @@ import pytest
 from feeds.app import run_ingest
 from feeds.clock import fixed_clock
 from feeds.config import Config
+from feeds.errors import StoreError
 from feeds.model import Item, ItemWrite, Origin
 from feeds.normalise import fold_title
 from store import Store
@@ -170,3 +171,23 @@ def test_a_later_file_repeating_a_story_is_kept_as_provenance(config: Config, st
     (after,) = [i for i in store.iter_items() if i.title.startswith("Harbour")]
     assert after.updated == before.updated
     assert [o.name for o in after.origins] == ["a.txt", "b.txt"]
+
+
+def test_a_full_disk_fails_the_batch_naming_the_store_and_loses_nothing(
+    config: Config, store: Store
+) -> None:
+    first = write_seed(config, "a.txt", HEADLINE_FILE)
+    run_ingest(store, config, fixed_clock(NOW), [first])
+    before = {i.id: i for i in store.iter_items()}
+    # SQLite's own "disk is full": the file may not grow past its present pages.
+    (pages,) = store.db.execute("PRAGMA page_count").fetchone()
+    store.db.execute(f"PRAGMA max_page_count = {pages}")
+    rows = "".join(
+        f"  {n}. Story number {n} {'x' * 400}\n\n    Story number {n} {'x' * 400}\n\n" for n in range(1, 300)
+    )
+    big = write_seed(config, "b.txt", f"date 2026-01-05 Many stories\n\nMany stories\nLATEST NEWS\n\n{rows}")
+    with pytest.raises(StoreError, match="full") as caught:
+        run_ingest(store, config, fixed_clock(NOW + timedelta(hours=1)), [first, big])
+    assert str(store.path) in str(caught.value)
+    assert {i.id: i for i in store.iter_items()} == before
+    assert set(store.seed_file_hashes()) == {"a.txt"}  # b.txt is ingested again once there is room

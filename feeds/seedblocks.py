@@ -114,9 +114,24 @@ class _Reader:
             return True
         if self.prefixes[i] is not None or not is_short_label(text) or i + 1 >= self.size:
             return False
-        if is_first_row(self.texts[i + 1]):
+        if is_first_row(self.texts[i + 1]) and self._row_goes_on(i + 1):
             return True
         return over_pairs and i + 2 < self.size and self._same(i + 1, self.texts[i + 2], self.tails[i + 2])
+
+    def _row_goes_on(self, k: int) -> bool:
+        """Whether the numbered line ``k`` is followed like a listing row: by its
+        title again, by the whole line again, or by the next row.
+
+        A title that starts with an ordinal (`1. Lig leaders stumble`) under a
+        dateline is the page's title repeated, followed by its body.
+        """
+        nxt = k + 1
+        if nxt >= self.size:
+            return True
+        row = self.rows[k]
+        if row is not None and self._same(nxt, row, title_tail(row)):
+            return True
+        return self.prefixes[k] == "" or self.rows[nxt] is not None
 
     def _ends_body(self, j: int) -> bool:
         """Whether line ``j`` starts a new block, so a body (or lead) stops before it."""

@@ -24,6 +24,7 @@ from feeds.seedlines import (
     is_sentence,
     is_short_label,
     loosely_equal,
+    row_number,
     row_title,
     section_label,
     title_tail,
@@ -123,7 +124,8 @@ class _Reader:
         title again, by the whole line again, or by the next row.
 
         A title that starts with an ordinal (`1. Lig leaders stumble`) under a
-        dateline is the page's title repeated, followed by its body.
+        dateline is the page's title repeated, followed by its body (which
+        may itself start with an ordinal: `1. Lig club Sakaryaspor ...`).
         """
         nxt = k + 1
         if nxt >= self.size:
@@ -131,7 +133,10 @@ class _Reader:
         row = self.rows[k]
         if row is not None and self._same(nxt, row, title_tail(row)):
             return True
-        return self.prefixes[k] == "" or self.rows[nxt] is not None
+        if self.prefixes[k] == "":
+            return True
+        number = row_number(self.texts[k])
+        return self.rows[nxt] is not None and number is not None and row_number(self.texts[nxt]) == number + 1
 
     def _ends_body(self, j: int) -> bool:
         """Whether line ``j`` starts a new block, so a body (or lead) stops before it."""
@@ -164,7 +169,20 @@ class _Reader:
             k += 1  # headings may stack (`MORE FROM` over `OPINION`)
         if k == j:
             return False
+        # The U+00A0 line closes the page and headings come after it: a short
+        # upper-case line between the text and that line (`UPDATE`) is the
+        # page's last paragraph.
+        if not self.nbsp_before[j] and self._closes_before(j + 1, k):
+            return False
         return k >= self.size or (self._ends_body(k) and not self._same(k, title, tail))
+
+    def _closes_before(self, start: int, stop: int) -> bool:
+        """Whether a U+00A0 line comes before one of lines ``start`` to ``stop`` (or the end)."""
+        if stop >= self.size:
+            stop = self.size - 1
+            if self.nbsp_at_end:
+                return True
+        return any(self.nbsp_before[m] for m in range(start, stop + 1))
 
     def _heading_shaped(self, k: int) -> bool:
         """Reads like a section label (`OPINION`, `ARTS & CULTURE`); `(AA)` credits do not."""

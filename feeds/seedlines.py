@@ -235,8 +235,13 @@ def row_title(line: str) -> str | None:
 
 def is_first_row(line: str) -> bool:
     """Whether the line is row 1 of a numbered listing."""
+    return row_number(line) == 1
+
+
+def row_number(line: str) -> int | None:
+    """The number of a numbered listing row (`2. Title` -> 2), else None."""
     match = _ROW.fullmatch(line)
-    return match is not None and int(match.group(1)) == 1
+    return int(match.group(1)) if match else None
 
 
 def date_prefix(prefix: str) -> tuple[str | None, str] | None:

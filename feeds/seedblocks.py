@@ -187,6 +187,8 @@ class _Reader:
     def _heading_shaped(self, k: int) -> bool:
         """Reads like a section label (`OPINION`, `ARTS & CULTURE`); `(AA)` credits do not."""
         text = self.texts[k]
+        if self.prefixes[k] is not None:
+            return False  # a header (`OPINION 习近平会见...` over its title) starts the next block
         return len(text) <= MAX_HEADING and text.isupper() and section_label(text) == text
 
     def _page_goes_on(self, j: int) -> bool:

@@ -72,7 +72,13 @@ def has_non_xml(text: str) -> bool:
 
 def xml_chars(text: str) -> str:
     """``text`` without the characters XML 1.0 cannot carry (see ``_NOT_XML``)."""
-    return _NOT_XML.sub("", text) if _NOT_XML.search(text) else text
+    return _NOT_XML.sub("", text)
+
+
+def publishable_chars(text: str) -> str:
+    """Remote text as it may be stored and published: what XML cannot carry
+    dropped, C1 controls read as the Windows-1252 characters they were."""
+    return windows_1252_c1(xml_chars(text))
 
 
 def collapse_space(text: str) -> str:

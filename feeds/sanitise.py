@@ -18,7 +18,7 @@ from typing import Literal
 
 import nh3
 
-from feeds.normalise import collapse_space, web_link, windows_1252_c1, xml_chars
+from feeds.normalise import collapse_space, publishable_chars, web_link, windows_1252_c1, xml_chars
 
 # What an entry may carry into the store; beyond it, text is cut.
 MAX_TITLE = 1000
@@ -97,7 +97,7 @@ def plain_text(fragment: str | None, limit: int = MAX_TEXT) -> str | None:
     else:
         text = _TAG_LIKE.sub(lambda m: "\u2039" + m.group(0)[1:], text)
     # Again: entities may have decoded to some.
-    text = collapse_space(windows_1252_c1(xml_chars(text)))
+    text = collapse_space(publishable_chars(text))
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "\u2026"
     return text or None
@@ -130,6 +130,6 @@ def text_as_html(text: str | None) -> str | None:
     """Plain-text content as HTML paragraphs."""
     if not text or not text.strip():
         return None
-    text = windows_1252_c1(xml_chars(text[:MAX_HTML]))
+    text = publishable_chars(text[:MAX_HTML])
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     return "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -21,6 +22,8 @@ from feeds.model import SourceState
 from feeds.serve import call_app, create_app
 from store import Store
 from tests.conftest import NOW
+
+T = TypeVar("T")
 
 NEW_SEED = """ date 2025-12-26 Harbour reopens after storm
 
@@ -114,6 +117,26 @@ def daemon(store: Store, config: Config, clock: Clock, timer: FakeTimer, monoton
     d = Daemon(store, config, clock, timer=timer, monotonic=monotonic)
     d.start(sources=False)
     return d
+
+
+@pytest.fixture
+def exporting(
+    store: Store, config: Config, clock: Clock, timer: FakeTimer, tmp_path: Path
+) -> tuple[Daemon, Path]:
+    """A started daemon keeping the folder ``out`` in sync, and that folder."""
+    out = tmp_path / "out"
+    daemon = Daemon(store, config, clock, timer=timer, export_dir=out)
+    daemon.start(sources=False)
+    return daemon, out
+
+
+def tree(folder: Path, what: Callable[[Path], T]) -> dict[str, T]:
+    """``what`` of every file under ``folder``, by its path relative to it."""
+    return {p.relative_to(folder).as_posix(): what(p) for p in folder.rglob("*") if p.is_file()}
+
+
+def mtime(path: Path) -> int:
+    return path.stat().st_mtime_ns
 
 
 def test_a_new_seed_file_changes_exactly_the_feeds_it_touches(
@@ -221,18 +244,16 @@ def test_stop_refuses_new_runs(daemon: Daemon, project: Path) -> None:
 
 
 def test_export_dir_is_kept_in_sync_with_atomic_change_only_writes(
-    store: Store, config: Config, clock: Clock, timer: FakeTimer, project: Path, tmp_path: Path
+    exporting: tuple[Daemon, Path], store: Store, config: Config, project: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    daemon = Daemon(store, config, clock, timer=timer, export_dir=out)
-    daemon.start(sources=False)
-    files = {p.relative_to(out).as_posix(): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    daemon, out = exporting
+    files = tree(out, mtime)
     assert "feeds/all.rss" in files and "index.html" in files and any(f.startswith("items/") for f in files)
     (project / "seeds" / "001_new.txt").write_text(NEW_SEED, encoding="utf-8")
     daemon.scan_seeds()
     report = daemon.publish_pending(force=True)
     assert report is not None
-    now = {p.relative_to(out).as_posix(): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    now = tree(out, mtime)
     assert "feeds/science.atom" in now
     assert now["feeds/world.rss"] == files["feeds/world.rss"]  # untouched
     assert (out / "feeds/all.rss").read_bytes() == daemon.site.resource("feeds/all.rss").body  # type: ignore[union-attr]
@@ -241,8 +262,7 @@ def test_export_dir_is_kept_in_sync_with_atomic_change_only_writes(
     # The daemon's tree is exactly what `feeds export` writes.
     fresh = tmp_path / "fresh"
     run_export(store, config, fresh)
-    exported = {p.relative_to(fresh).as_posix(): p.read_bytes() for p in fresh.rglob("*") if p.is_file()}
-    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == exported
+    assert tree(out, Path.read_bytes) == tree(fresh, Path.read_bytes)
 
 
 def test_item_pages_are_rendered_once_and_again_only_when_they_change(
@@ -282,11 +302,9 @@ def test_health_lists_each_source_with_its_last_success_and_error(daemon: Daemon
 
 
 def test_a_failed_export_is_retried_in_full(
-    store: Store, config: Config, clock: Clock, timer: FakeTimer, project: Path, tmp_path: Path
+    exporting: tuple[Daemon, Path], timer: FakeTimer, project: Path
 ) -> None:
-    out = tmp_path / "out"
-    daemon = Daemon(store, config, clock, timer=timer, export_dir=out)
-    daemon.start(sources=False)
+    daemon, out = exporting
     (project / "seeds" / "001_new.txt").write_text(NEW_SEED, encoding="utf-8")
     daemon.scan_seeds()
     blocker = out / "feeds" / "all.rss"

@@ -208,7 +208,7 @@ def reset_farm(versions: Any) -> None:
 def run_ours(port: int, feeds: int, workers: int, folder: Path) -> dict[str, Any]:
     from feeds.clock import system_clock
     from feeds.config import Config, FetchConfig, SourceConfig, StoreConfig
-    from feeds.update import refresh_sources
+    from feeds.sources.update import refresh_sources
     from store import Store
 
     sources = tuple(

@@ -15,7 +15,7 @@ import statistics
 import time
 import unicodedata
 
-from feeds.seeds import parse_seed
+from feeds.seeds.document import parse_seed
 
 NBSP = "\u00a0"
 _TEXT = (

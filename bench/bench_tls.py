@@ -61,7 +61,7 @@ def main() -> None:
         bundle.write_bytes(Path(certifi.where()).read_bytes() + authority.cert_pem.bytes())
         os.environ["REQUESTS_CA_BUNDLE"] = str(bundle)
         from feeds.config import FetchConfig
-        from feeds.fetch import Fetcher, FetchRequest
+        from feeds.sources.fetch import Fetcher, FetchRequest
 
         url = f"https://127.0.0.1:{server.server_address[1]}/feed.xml"
         Fetcher(FetchConfig()).fetch(FetchRequest("warm-up", url))

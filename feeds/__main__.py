@@ -1,5 +1,5 @@
 """`python -m feeds` runs the CLI."""
 
-from feeds.cli import main
+from feeds.cli.main import main
 
 raise SystemExit(main())

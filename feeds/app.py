@@ -12,9 +12,9 @@ from pathlib import Path
 
 from feeds.clock import Clock
 from feeds.config import Config
-from feeds.export import ExportResult, export_files
-from feeds.ingest import IngestReport, ingest_seeds, list_seed_files
-from feeds.site import ALL, iter_item_pages, render_site_files
+from feeds.publish.export import ExportResult, export_files
+from feeds.publish.site import ALL, iter_item_pages, render_site_files
+from feeds.seeds.ingest import IngestReport, ingest_seeds, list_seed_files
 from store import Store
 
 

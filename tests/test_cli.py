@@ -11,7 +11,7 @@ import click
 import feedparser
 import pytest
 
-from feeds.cli import cli
+from feeds.cli.main import cli
 from tests.cliutil import run_feeds
 from tests.feedcheck import check_atom, check_json, check_rss
 

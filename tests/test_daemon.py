@@ -15,11 +15,11 @@ import pytest
 from feeds.app import run_export
 from feeds.clock import Clock
 from feeds.config import Config, SourceConfig
-from feeds.daemon import Daemon, Pending, add_changes, publish_delay, source_due
-from feeds.daemon_site import next_last_modified
-from feeds.http_resources import make_resource
+from feeds.daemon.service import Daemon, Pending, add_changes, publish_delay, source_due
+from feeds.daemon.web import call_app, create_app
 from feeds.model import SourceState
-from feeds.serve import call_app, create_app
+from feeds.publish.cache import next_last_modified
+from feeds.publish.resources import make_resource
 from store import Store
 from tests.conftest import NOW
 
@@ -79,7 +79,7 @@ class FakeReport:
 
 @dataclass
 class FakeRefresher:
-    """Stands in for feeds.update.refresh_sources: records calls, reports a fixed change."""
+    """Stands in for feeds.sources.update.refresh_sources: records calls, reports a fixed change."""
 
     changed: frozenset[str] = frozenset({"all", "world"})
     calls: list[Sequence[str] | None] = field(default_factory=list)
@@ -182,7 +182,7 @@ def test_a_burst_of_changes_is_published_once(
     assert len(timer.calls) == 2
     assert daemon.publish_pending() is None  # the first call fires: the burst is still going
     monotonic.now += daemon.quiet
-    with caplog.at_level(logging.INFO, logger="feeds.daemon"):
+    with caplog.at_level(logging.INFO, logger="feeds.daemon.service"):
         report = daemon.publish_pending()
     assert report is not None
     assert report.sections == {"all", "world", "sports"}
@@ -215,7 +215,7 @@ def test_source_jobs_call_the_updater_with_their_name(
     assert set(specs) == {"seeds", "source:a", "source:b"}
     assert specs["source:a"].every == 600.0 and specs["source:a"].jitter == 60.0
     assert specs["source:b"].cron == "*/30 * * * 1-5" and specs["source:b"].every is None
-    with caplog.at_level(logging.INFO, logger="feeds.daemon"):
+    with caplog.at_level(logging.INFO, logger="feeds.daemon.service"):
         specs["source:a"].run()
     assert refresher.calls[-1] == ["a"]
     assert "source a: ok, 3 items changed, 0.01s" in caplog.text
@@ -230,7 +230,7 @@ def test_a_failing_job_is_logged_and_the_daemon_goes_on(
 
     sources = (SourceConfig(name="a", url="https://a.example/feed"),)
     daemon = Daemon(store, replace(config, sources=sources), clock, refresh=broken)
-    with caplog.at_level(logging.ERROR, logger="feeds.daemon"):
+    with caplog.at_level(logging.ERROR, logger="feeds.daemon.service"):
         daemon.run_source_job("a")
     assert "job failed" in caplog.text
     assert daemon.stop_jobs(0.1) is True
@@ -328,7 +328,7 @@ def test_a_source_job_fetches_only_when_the_source_is_due(
     # The publisher's ttl put the next fetch an hour out: the 10-minute wake-up skips it.
     state = SourceState(name="a", url="https://a.example/feed", next_due=NOW + timedelta(hours=1))
     store.save_source_state(state)
-    with caplog.at_level(logging.INFO, logger="feeds.daemon"):
+    with caplog.at_level(logging.INFO, logger="feeds.daemon.service"):
         job.run()
     assert refresher.calls == []
     assert "source a: skipped, 0 items changed, 0.00s: not due until 2026-01-05T13:00:00Z" in caplog.text

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from feeds.errors import ExportError
-from feeds.export import export_files, write_if_changed
+from feeds.publish.export import export_files, write_if_changed
 
 
 def test_unchanged_bytes_leave_the_file_alone(tmp_path: Path) -> None:

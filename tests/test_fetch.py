@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 
 from feeds.config import FetchConfig
 from feeds.errors import FetchError
-from feeds.fetch import Fetcher, FetchRequest
+from feeds.sources.fetch import Fetcher, FetchRequest
 
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
 

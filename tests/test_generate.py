@@ -9,8 +9,8 @@ from datetime import timedelta
 import feedparser
 from hypothesis import given, settings
 
-from feeds.generate import FeedSpec, render_atom, render_json, render_rss
 from feeds.model import Item, Origin
+from feeds.publish.generate import FeedSpec, render_atom, render_json, render_rss
 from tests.feedcheck import check_atom, check_json, check_rss
 from tests.strategies import item_lists, make_item
 

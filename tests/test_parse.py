@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from feeds.parse import parse_feed
-from feeds.parsers import ParserProcess
-from feeds.remote import Filing, ParseFailure, PrepareJob, RemoteFeed, new_item, prepare_feed
 from feeds.sanitise import plain_text, safe_html
+from feeds.sources.formats import parse_feed
+from feeds.sources.prepare import Filing, ParseFailure, PrepareJob, RemoteFeed, new_item, prepare_feed
+from feeds.sources.workers import ParserProcess
 from feeds.timeslots import TimeSlots
 from tests.remote_helpers import REMOTE
 

@@ -18,10 +18,10 @@ import pytest
 from lxml import etree
 from pytest_httpserver import HTTPServer
 
-from feeds.generate import FeedSpec, render_atom, render_json, render_rss, rfc3339
-from feeds.remote import PrepareJob, RemoteFeed, prepare_with_feedparser, prepare_without_feedparser
-from feeds.site import render_site_files
-from feeds.update import refresh_sources
+from feeds.publish.generate import FeedSpec, render_atom, render_json, render_rss, rfc3339
+from feeds.publish.site import render_site_files
+from feeds.sources.prepare import PrepareJob, RemoteFeed, prepare_with_feedparser, prepare_without_feedparser
+from feeds.sources.update import refresh_sources
 from store import Store
 from tests.conftest import NOW
 from tests.feedcheck import check_atom, check_json, check_rss

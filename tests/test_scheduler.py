@@ -11,9 +11,7 @@ import pytest
 
 from feeds.clock import Clock
 from feeds.config import Config, SourceConfig
-from feeds.daemon import Daemon
-from feeds.errors import ConfigError
-from feeds.scheduler import (
+from feeds.daemon.scheduler import (
     JobSpec,
     Scheduler,
     crontab_weekdays,
@@ -22,6 +20,8 @@ from feeds.scheduler import (
     misfire_grace_for,
     source_job,
 )
+from feeds.daemon.service import Daemon
+from feeds.errors import ConfigError
 from store import Store
 from tests.test_daemon import NEW_SEED
 

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from feeds.errors import SeedError
 from feeds.model import SeedItem
 from feeds.normalise import collapse_space, fold_title
-from feeds.seedlines import (
+from feeds.seeds.document import decode_seed, merge_forms, merge_items, parse_seed
+from feeds.seeds.lines import (
     header_prefix,
     is_byline,
     is_dateline,
@@ -27,7 +28,6 @@ from feeds.seedlines import (
     split_lines,
     story_key,
 )
-from feeds.seeds import decode_seed, merge_forms, merge_items, parse_seed
 
 DATA = Path(__file__).parent / "data" / "seeds"
 CASES = sorted(DATA.glob("*.txt"))

@@ -14,11 +14,11 @@ from email.utils import format_datetime, parsedate_to_datetime
 import pytest
 
 from feeds.config import Config
-from feeds.daemon import Daemon
-from feeds.generate import feed_updated
-from feeds.http_resources import strong_etag
-from feeds.serve import HttpServer, bind_socket, call_app, create_app, tree_path
-from feeds.site import feed_items
+from feeds.daemon.service import Daemon
+from feeds.daemon.web import HttpServer, bind_socket, call_app, create_app, tree_path
+from feeds.publish.generate import feed_updated
+from feeds.publish.resources import strong_etag
+from feeds.publish.site import feed_items
 from store import Store
 
 FEEDS = [

@@ -6,7 +6,7 @@ from lxml import etree
 
 from feeds.config import Config
 from feeds.model import ItemWrite
-from feeds.site import render_item_page, render_site_files, title_case
+from feeds.publish.site import render_item_page, render_site_files, title_case
 from store import Store
 from tests.strategies import make_item
 

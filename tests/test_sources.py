@@ -26,7 +26,7 @@ from feeds.decide import (
     skip_forward,
 )
 from feeds.normalise import canonical_link
-from feeds.update import refresh_sources
+from feeds.sources.update import refresh_sources
 from store import Store
 from tests.cliutil import run_feeds
 from tests.conftest import NOW

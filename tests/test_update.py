@@ -13,12 +13,12 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from feeds import update
 from feeds.config import Config
 from feeds.decide import BACKOFF_BASE
 from feeds.model import SourceState
-from feeds.remote import ParseFailure, PrepareJob
-from feeds.update import RefreshReport, refresh_sources
+from feeds.sources import update
+from feeds.sources.prepare import ParseFailure, PrepareJob
+from feeds.sources.update import RefreshReport, refresh_sources
 from store import Store
 from tests.conftest import NOW
 from tests.remote_helpers import REMOTE, SteppingClock, config_with_sources, http_date, rss

@@ -12,7 +12,7 @@ not call them stories either.
 from __future__ import annotations
 
 from feeds.model import Kind, SeedItem
-from feeds.seedlines import (
+from feeds.seeds.lines import (
     MAX_HEADING,
     SeedLines,
     date_prefix,

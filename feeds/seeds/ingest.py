@@ -19,7 +19,7 @@ from pathlib import Path
 from feeds.errors import ConfigError, SeedError
 from feeds.model import Item, ItemWrite, Origin, SeedFile, SeedItem
 from feeds.normalise import fold_title, item_slug, seed_item_id
-from feeds.seeds import decode_seed, merge_forms, parse_seed
+from feeds.seeds.document import decode_seed, merge_forms, parse_seed
 from feeds.timeslots import TimeSlots
 from store import Store
 

@@ -1,6 +1,6 @@
 """Parser processes: remote bodies parsed in child interpreters.
 
-A child runs ``feeds.parsers.main`` and loads only the parser (lxml, nh3,
+A child runs ``feeds.sources.workers.main`` and loads only the parser (lxml, nh3,
 and feedparser once a body needs it). multiprocessing's spawn would also
 re-import the parent's main script in every child (for the ``feeds``
 command, the whole CLI) and start a resource-tracker process beside them:
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import IO
 
-from feeds.remote import ParseFailure, PrepareJob, RemoteFeed, prepare_feed
+from feeds.sources.prepare import ParseFailure, PrepareJob, RemoteFeed, prepare_feed
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class ParserProcess:
 
     def __init__(self) -> None:
         # The child gets our import path, as multiprocessing's spawn would give it.
-        code = f"import sys; sys.path[:] = {sys.path!r}; from feeds.parsers import main; main()"
+        code = f"import sys; sys.path[:] = {sys.path!r}; from feeds.sources.workers import main; main()"
         self._child = subprocess.Popen(  # noqa: S603 - our own interpreter and code
             [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )

@@ -4,7 +4,7 @@
 ``parse_seed`` is pure and total: any string gives a list of items, one per
 story, in order of first mention. The shapes it reads are described in
 DESIGN.md ("The seed format"); the line and block readers live in
-``feeds.seedlines`` and ``feeds.seedblocks``.
+``feeds.seeds.lines`` and ``feeds.seeds.blocks``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 from feeds.errors import SeedError
 from feeds.model import KIND_RANK, SeedItem
 from feeds.normalise import fold_title
-from feeds.seedblocks import read_mentions
-from feeds.seedlines import split_lines, story_key
+from feeds.seeds.blocks import read_mentions
+from feeds.seeds.lines import split_lines, story_key
 
 __all__ = ["decode_seed", "merge_forms", "merge_items", "parse_seed"]
 

@@ -52,11 +52,10 @@ from feeds.decide import (
     state_for_url,
 )
 from feeds.errors import FeedsError, FetchError, GoneError, ParseError, RetryLaterError, SourceError
-from feeds.fetch import Fetcher, FetchRequest, FetchResult
 from feeds.model import ItemWrite, SourceState
 from feeds.normalise import fold_title
-from feeds.parsers import ParserProcess
-from feeds.remote import (
+from feeds.sources.fetch import Fetcher, FetchRequest, FetchResult
+from feeds.sources.prepare import (
     Filing,
     ParseFailure,
     PrepareJob,
@@ -66,6 +65,7 @@ from feeds.remote import (
     prepare_with_feedparser,
     prepare_without_feedparser,
 )
+from feeds.sources.workers import ParserProcess
 from feeds.timeslots import TimeSlots
 from store import Store
 

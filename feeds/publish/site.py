@@ -15,8 +15,8 @@ from email.utils import format_datetime
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from feeds.config import Config
-from feeds.generate import RENDERERS, FeedSpec, feed_updated
 from feeds.model import Item, SectionInfo
+from feeds.publish.generate import RENDERERS, FeedSpec, feed_updated
 from store import Store
 
 ALL = "all"

@@ -25,12 +25,12 @@ import click
 from feeds.app import open_store
 from feeds.clock import system_clock
 from feeds.config import Config
-from feeds.daemon import Daemon
+from feeds.daemon.scheduler import Scheduler
+from feeds.daemon.service import Daemon
+from feeds.daemon.web import HttpServer, bind_socket, call_app, create_app, format_head, mount_of
 from feeds.errors import FeedsError
-from feeds.scheduler import Scheduler
-from feeds.serve import HttpServer, bind_socket, call_app, create_app, format_head, mount_of
 
-log = logging.getLogger("feeds.daemon")
+log = logging.getLogger("feeds.daemon.service")
 
 STOP_GRACE = 2.0  # seconds requests in flight, then running jobs, get after a stop signal
 
@@ -54,8 +54,8 @@ def serve(
 
     Config changes need a restart. With --get, exits 1 unless the answer is 2xx or 3xx.
     """
-    # feeds.cli imports this module to register the command, so import it late.
-    from feeds.cli import fail, get_config
+    # feeds.cli.main imports this module to register the command, so import it late.
+    from feeds.cli.main import fail, get_config
 
     config = get_config(ctx)
     try:

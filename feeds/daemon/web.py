@@ -5,7 +5,7 @@ in-process with ``call_app``, and ``HttpServer`` binds it to a socket (the
 only uvicorn user). The app does no framework routing: a request path is
 looked up in the in-memory mapping of published resources, so no path,
 however encoded, can name a file, and answering costs a dictionary lookup
-plus the header checks of ``feeds.http_resources``.
+plus the header checks of ``feeds.publish.resources``.
 
 uvicorn with httptools (and uvloop where installed) was chosen for speed:
 about 4x gunicorn and 6x waitress on a 100 KB feed here. It runs in a thread
@@ -27,9 +27,9 @@ from urllib.parse import unquote, urlsplit
 
 import uvicorn
 
-from feeds.daemon_site import INDEX, PublishedSite, page_slug
 from feeds.errors import FeedsError
-from feeds.http_resources import (
+from feeds.publish.cache import INDEX, PublishedSite, page_slug
+from feeds.publish.resources import (
     Answer,
     Resource,
     answer,

@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from feeds.config import Config
-from feeds.export import ExportResult, export_files, prune_stale
-from feeds.generate import EMPTY_FEED_UPDATED, FeedSpec, feed_updated
-from feeds.http_resources import Resource, content_type_of, make_resource
 from feeds.model import SectionInfo
-from feeds.site import (
+from feeds.publish.export import ExportResult, export_files, prune_stale
+from feeds.publish.generate import EMPTY_FEED_UPDATED, FeedSpec, feed_updated
+from feeds.publish.resources import Resource, content_type_of, make_resource
+from feeds.publish.site import (
     ALL,
     all_specs,
     feed_items,

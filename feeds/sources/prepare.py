@@ -34,7 +34,8 @@ from feeds.normalise import (
     remote_item_slug,
     web_link,
 )
-from feeds.parse import (
+from feeds.sanitise import MAX_TITLE, plain_text, safe_html
+from feeds.sources.formats import (
     FeedHints,
     ParsedFeed,
     RawEntry,
@@ -42,7 +43,6 @@ from feeds.parse import (
     parse_with_feedparser,
     parse_without_feedparser,
 )
-from feeds.sanitise import MAX_TITLE, plain_text, safe_html
 
 if TYPE_CHECKING:  # the parser processes load this module; they need no store
     from feeds.timeslots import TimeSlots

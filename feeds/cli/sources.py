@@ -20,7 +20,7 @@ from feeds.clock import system_clock
 from feeds.config import Config
 from feeds.errors import FeedsError
 from feeds.model import SourceState
-from feeds.update import RefreshReport, SourceResult, refresh_sources
+from feeds.sources.update import RefreshReport, SourceResult, refresh_sources
 from store import Store
 
 
@@ -35,7 +35,7 @@ def refresh(ctx: click.Context, everything: bool, names: tuple[str, ...]) -> Non
     Shows a progress bar on a terminal and one line per source otherwise.
     Exits 0 when the run completed, even if some sources failed.
     """
-    from feeds.cli import fail, get_config  # feeds.cli imports this module
+    from feeds.cli.main import fail, get_config  # feeds.cli.main imports this module
 
     config = get_config(ctx)
     try:
@@ -100,7 +100,7 @@ def print_refresh_summary(report: RefreshReport) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show every source (URL, last success, errors, backoff) and every section."""
-    from feeds.cli import fail, get_config  # feeds.cli imports this module
+    from feeds.cli.main import fail, get_config  # feeds.cli.main imports this module
 
     config = get_config(ctx)
     try:

@@ -27,15 +27,15 @@ from typing import Any, Protocol
 from feeds.app import run_export, run_ingest
 from feeds.clock import Clock
 from feeds.config import Config
-from feeds.daemon_site import PublishedSite, PublishReport, sync_export
+from feeds.daemon.scheduler import JobSpec, jitter_for, seeds_job, source_job
 from feeds.decide import is_due
 from feeds.errors import FeedsError
-from feeds.ingest import IngestReport
 from feeds.model import SourceState
-from feeds.scheduler import JobSpec, jitter_for, seeds_job, source_job
+from feeds.publish.cache import PublishedSite, PublishReport, sync_export
+from feeds.seeds.ingest import IngestReport
 from store import Store
 
-log = logging.getLogger("feeds.daemon")
+log = logging.getLogger("feeds.daemon.service")
 
 DEFAULT_QUIET = 2.0  # seconds without a new change before publishing
 DEFAULT_MAX_DELAY = 30.0  # never hold changes back longer than this
@@ -65,7 +65,7 @@ class RefreshOutcome(Protocol):
 
 
 class Refresher(Protocol):
-    """``feeds.update.refresh_sources``: fetches the named sources that are due."""
+    """``feeds.sources.update.refresh_sources``: fetches the named sources that are due."""
 
     def __call__(
         self, store: Store, config: Config, clock: Clock, names: Sequence[str] | None = None,
@@ -141,7 +141,7 @@ def iso(moment: datetime | None) -> str | None:
 
 def load_refresher() -> Refresher:
     """The remote-sources updater (imported only when sources are configured)."""
-    from feeds.update import refresh_sources
+    from feeds.sources.update import refresh_sources
 
     return refresh_sources
 

@@ -19,13 +19,13 @@ import click
 
 from feeds import __version__
 from feeds.app import open_store, run_export, run_ingest
-from feeds.cli_serve import serve
-from feeds.cli_sources import refresh, run_refresh, status
+from feeds.cli.serve import serve
+from feeds.cli.sources import refresh, run_refresh, status
 from feeds.clock import system_clock
 from feeds.config import Config, find_config_path, load_config
 from feeds.errors import ConfigError, FeedsError
-from feeds.ingest import IngestReport
-from feeds.seeds import decode_seed, parse_seed
+from feeds.seeds.document import decode_seed, parse_seed
+from feeds.seeds.ingest import IngestReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,0 +1,1 @@
+"""Publishing: rendering feeds and pages from the store, writing the exported tree."""

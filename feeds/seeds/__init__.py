@@ -1,0 +1,1 @@
+"""Seed documents: decoding, parsing text dumps into stories, ingesting them."""

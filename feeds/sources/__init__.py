@@ -1,0 +1,1 @@
+"""Remote sources: fetching, reading the feed formats, preparing entries, the updater."""

@@ -79,14 +79,18 @@ def write_config(root: Path, port: int, per_feed: int) -> Path:
 def feeds(config: Path, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "feeds", "--config", str(config), *args],
-        capture_output=True, text=True, check=True, **kwargs,  # type: ignore[call-overload]
+        capture_output=True,
+        text=True,
+        check=True,
+        **kwargs,  # type: ignore[call-overload]
     )
 
 
 def feed_size(config: Path) -> int:
     out = subprocess.run(
         [sys.executable, "-m", "feeds", "--config", str(config), "serve", "--get", "/feeds/all.rss"],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     ).stdout
     return len(out.partition(b"\n\n")[2])
 
@@ -106,7 +110,8 @@ def start_daemon(config: Path, export: Path, log: Path) -> subprocess.Popen[byte
     handle = log.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "feeds", "--config", str(config), "serve", "--export", str(export)],
-        stdout=handle, stderr=subprocess.STDOUT,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 600
     while "ready" not in log.read_text(errors="replace"):
@@ -213,9 +218,7 @@ def measure(urls: list[str], args: argparse.Namespace) -> list[tuple[float, floa
         for index, url in enumerate(urls):
             full = wrk(url, args)
             runs[index].append((full, wrk(url, args, f"If-None-Match: {tags[index]}")))
-    return [
-        (statistics.median(r[0] for r in done), statistics.median(r[1] for r in done)) for done in runs
-    ]
+    return [(statistics.median(r[0] for r in done), statistics.median(r[1] for r in done)) for done in runs]
 
 
 def parse_args() -> argparse.Namespace:
@@ -227,10 +230,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (the machine has 2 cores)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per figure; the median is reported")
-    parser.add_argument("--nginx-workers", default="1,auto",
-                        help="nginx worker_processes to compare with, comma-separated")
-    parser.add_argument("--wrk-cpu", type=int, default=0 if (os.cpu_count() or 1) > 1 else None,
-                        help="pin wrk to this CPU with taskset (default: 0 on a multi-core machine)")
+    parser.add_argument(
+        "--nginx-workers", default="1,auto", help="nginx worker_processes to compare with, comma-separated"
+    )
+    parser.add_argument(
+        "--wrk-cpu",
+        type=int,
+        default=0 if (os.cpu_count() or 1) > 1 else None,
+        help="pin wrk to this CPU with taskset (default: 0 on a multi-core machine)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     return parser.parse_args()
 
@@ -263,8 +271,10 @@ def main() -> None:
             report(args, dict(zip(servers, measure(list(servers.values()), args), strict=True)))
         touch_item_pages(port, export, 3000)
         rss = memory(daemon.pid)
-        print(f"\ndaemon memory with {args.items} stories, after the load and 3000 item pages: "
-              f"VmRSS {rss[0]:.1f} MB, peak {rss[1]:.1f} MB (target < 150 MB)")
+        print(
+            f"\ndaemon memory with {args.items} stories, after the load and 3000 item pages: "
+            f"VmRSS {rss[0]:.1f} MB, peak {rss[1]:.1f} MB (target < 150 MB)"
+        )
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -283,21 +293,25 @@ def prepare(root: Path, port: int, items: int) -> Path:
     feeds(write_config(root, port, 50), "ingest")
     per_feed = choose_items_per_feed(root, port)
     config = write_config(root, port, per_feed)
-    print(f"store: {items} stories ingested, all.rss has {per_feed} items, "
-          f"{feed_size(config)} bytes ({time.monotonic() - started:.0f}s to prepare)")
+    print(
+        f"store: {items} stories ingested, all.rss has {per_feed} items, "
+        f"{feed_size(config)} bytes ({time.monotonic() - started:.0f}s to prepare)"
+    )
     return config
 
 
 def report(args: argparse.Namespace, results: dict[str, tuple[float, float]]) -> None:
     """One row per server; ratios are feeds serve over each nginx."""
-    print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET /feeds/all.rss on 127.0.0.1, "
-          f"median of {args.rounds} interleaved runs; nginx N = worker_processes N, sendfile on; "
-          f"wrk on CPU {args.wrk_cpu}")
+    print(
+        f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, GET /feeds/all.rss on 127.0.0.1, "
+        f"median of {args.rounds} interleaved runs; nginx N = worker_processes N, sendfile on; "
+        f"wrk on CPU {args.wrk_cpu}"
+    )
     ours = results["feeds serve"]
     print(f"{'':14}{'200 req/s':>12}{'304 req/s':>12}{'200 ratio':>12}{'304 ratio':>12}")
     for name, (full, revalidated) in results.items():
-        ratios = ("", "") if name == "feeds serve" else (
-            f"{ours[0] / full:.2f}", f"{ours[1] / revalidated:.2f}"
+        ratios = (
+            ("", "") if name == "feeds serve" else (f"{ours[0] / full:.2f}", f"{ours[1] / revalidated:.2f}")
         )
         print(f"{name:14}{full:>12.0f}{revalidated:>12.0f}{ratios[0]:>12}{ratios[1]:>12}")
     print("targets: 200 ratio >= 0.5, 304 ratio >= 0.35")

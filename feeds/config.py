@@ -122,13 +122,13 @@ class Config:
 def parse_duration(value: object) -> float:
     """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"``; ValueError otherwise."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 90, \"90s\", \"15m\" or \"2h\"")
+        raise ValueError('expected a duration such as 90, "90s", "15m" or "2h"')
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     else:
-        raise ValueError(f"expected a duration such as 90, \"90s\", \"15m\" or \"2h\", got {value!r}")
+        raise ValueError(f'expected a duration such as 90, "90s", "15m" or "2h", got {value!r}')
     if seconds <= 0:
         raise ValueError(f"a duration must be positive, got {value!r}")
     return seconds
@@ -172,30 +172,72 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
     reader.no_unknown(
         data, "", {"site", "store", "seeds", "output", "server", "fetch", "sections", "sources"}
     )
-    site = reader.dataclass_table(data, "site", SiteConfig, {
-        "title": reader.text, "description": reader.text, "base_url": reader.base_url,
-        "language": reader.language, "authority": reader.authority, "author": reader.text,
-    })
+    site = reader.dataclass_table(
+        data,
+        "site",
+        SiteConfig,
+        {
+            "title": reader.text,
+            "description": reader.text,
+            "base_url": reader.base_url,
+            "language": reader.language,
+            "authority": reader.authority,
+            "author": reader.text,
+        },
+    )
     store = reader.dataclass_table(data, "store", StoreConfig, {"path": reader.path})
-    seeds = reader.dataclass_table(data, "seeds", SeedsConfig, {
-        "dir": reader.path, "interval": reader.duration,
-    })
-    output = reader.dataclass_table(data, "output", OutputConfig, {
-        "dir": reader.path, "items_per_feed": reader.positive_int,
-    })
-    server = reader.dataclass_table(data, "server", ServerConfig, {
-        "host": reader.text, "port": reader.port, "max_age": reader.duration_or_zero,
-    })
-    fetch = reader.dataclass_table(data, "fetch", FetchConfig, {
-        "workers": reader.positive_int, "per_host": reader.positive_int,
-        "timeout": reader.duration, "deadline": reader.duration,
-        "max_bytes": reader.positive_int, "max_backoff": reader.duration,
-    })
+    seeds = reader.dataclass_table(
+        data,
+        "seeds",
+        SeedsConfig,
+        {
+            "dir": reader.path,
+            "interval": reader.duration,
+        },
+    )
+    output = reader.dataclass_table(
+        data,
+        "output",
+        OutputConfig,
+        {
+            "dir": reader.path,
+            "items_per_feed": reader.positive_int,
+        },
+    )
+    server = reader.dataclass_table(
+        data,
+        "server",
+        ServerConfig,
+        {
+            "host": reader.text,
+            "port": reader.port,
+            "max_age": reader.duration_or_zero,
+        },
+    )
+    fetch = reader.dataclass_table(
+        data,
+        "fetch",
+        FetchConfig,
+        {
+            "workers": reader.positive_int,
+            "per_host": reader.positive_int,
+            "timeout": reader.duration,
+            "deadline": reader.duration,
+            "max_bytes": reader.positive_int,
+            "max_backoff": reader.duration,
+        },
+    )
     sections = reader.sections(data.get("sections", {}))
     sources = reader.sources(data.get("sources", []))
     return Config(
-        site=site, store=store, seeds=seeds, output=output, server=server,
-        fetch=fetch, sections=sections, sources=sources,
+        site=site,
+        store=store,
+        seeds=seeds,
+        output=output,
+        server=server,
+        fetch=fetch,
+        sections=sections,
+        sources=sources,
     )
 
 
@@ -240,7 +282,10 @@ class _Reader:
         return value
 
     def dataclass_table(
-        self, data: Mapping[str, Any], name: str, cls: Any,
+        self,
+        data: Mapping[str, Any],
+        name: str,
+        cls: Any,
         checks: Mapping[str, Callable[[object, str], Any]],
     ) -> Any:
         table = self.table(data.get(name, {}), name)
@@ -269,14 +314,14 @@ class _Reader:
     def language(self, value: object, key: str) -> str:
         text = self.text(value, key)
         if not re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*", text):
-            raise self.fail(key, f"expected a language tag such as \"en\" or \"tr-TR\", got {text!r}")
+            raise self.fail(key, f'expected a language tag such as "en" or "tr-TR", got {text!r}')
         return text
 
     def authority(self, value: object, key: str) -> str:
         text = self.text(value, key)
         if not _TAGGING_ENTITY.match(text):
             raise self.fail(
-                key, f"expected an RFC 4151 tagging entity such as \"example.org,2026\", got {text!r}"
+                key, f'expected an RFC 4151 tagging entity such as "example.org,2026", got {text!r}'
             )
         return text
 
@@ -316,7 +361,7 @@ class _Reader:
         text = self.text(value, key)
         slug = section_slug(text)
         if slug == "all":
-            raise self.fail(key, "\"all\" is the feed of every item; it cannot be a section")
+            raise self.fail(key, '"all" is the feed of every item; it cannot be a section')
         return slug
 
     def cron(self, value: object, key: str) -> str:
@@ -344,8 +389,7 @@ class _Reader:
                 slug=slug,
                 title=self.text(entry["title"], f"{key}.title") if "title" in entry else None,
                 description=(
-                    self.text(entry["description"], f"{key}.description")
-                    if "description" in entry else None
+                    self.text(entry["description"], f"{key}.description") if "description" in entry else None
                 ),
                 aliases=tuple(section_slug(a) for a in aliases),
             )
@@ -387,7 +431,8 @@ class _Reader:
         }
         cron = self.cron(entry["cron"], f"{key}.cron") if "cron" in entry else None
         interval = (
-            self.duration(entry["interval"], f"{key}.interval") if "interval" in entry
+            self.duration(entry["interval"], f"{key}.interval")
+            if "interval" in entry
             else (None if cron else 3600.0)
         )
         return SourceConfig(
@@ -402,6 +447,12 @@ class _Reader:
 
 
 def _type_name(value: object) -> str:
-    names = {str: "a string", bool: "a boolean", int: "a number", float: "a number",
-             list: "a list", dict: "a table"}
+    names = {
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "a table",
+    }
     return names.get(type(value), type(value).__name__)

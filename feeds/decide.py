@@ -34,8 +34,13 @@ def first_free_moment(wanted: datetime, taken: Container[datetime]) -> datetime:
 BACKOFF_BASE = 60.0
 # A publisher's hint (ttl, sy:, max-age) may slow us down, but not below once a day.
 HINT_CAP = 86400.0
-_SY_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400,
-               "yearly": 365 * 86400}
+_SY_PERIODS = {
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 7 * 86400,
+    "monthly": 30 * 86400,
+    "yearly": 365 * 86400,
+}
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -156,24 +161,40 @@ def state_after_failure(
     failures = state.error_count + 1
     until = retry_at or now + timedelta(seconds=backoff_delay(failures, cap=max_backoff, jitter=jitter))
     return replace(
-        state, last_attempt=now, last_status=status, last_error=error, error_count=failures,
-        backoff_until=until, next_due=until,
+        state,
+        last_attempt=now,
+        last_status=status,
+        last_error=error,
+        error_count=failures,
+        backoff_until=until,
+        next_due=until,
     )
 
 
 def state_after_gone(state: SourceState, now: datetime, *, error: str) -> SourceState:
     """410 Gone: the source is disabled and not polled again."""
     return replace(
-        state, last_attempt=now, last_status=410, last_error=error,
-        error_count=state.error_count + 1, disabled=True, backoff_until=None, next_due=None,
+        state,
+        last_attempt=now,
+        last_status=410,
+        last_error=error,
+        error_count=state.error_count + 1,
+        disabled=True,
+        backoff_until=None,
+        next_due=None,
     )
 
 
 def state_after_success(state: SourceState, now: datetime, **changes: object) -> SourceState:
     """A fetch that worked (200 or 304): errors and backoff are forgotten."""
     return replace(
-        state, last_attempt=now, last_success=now, last_error=None, error_count=0,
-        backoff_until=None, **changes,  # type: ignore[arg-type]
+        state,
+        last_attempt=now,
+        last_success=now,
+        last_error=None,
+        error_count=0,
+        backoff_until=None,
+        **changes,  # type: ignore[arg-type]
     )
 
 
@@ -233,7 +254,8 @@ def next_cron_time(expression: str, after: datetime) -> datetime:
     for _ in range(366 * 5):
         weekday = (day.weekday() + 1) % 7  # cron counts from Sunday = 0
         day_ok = (
-            day.day in days and weekday in weekdays if any_day or any_weekday
+            day.day in days and weekday in weekdays
+            if any_day or any_weekday
             else day.day in days or weekday in weekdays
         )
         if day.month in months and day_ok:

@@ -63,7 +63,11 @@ class RetryLaterError(FetchError):
     """The remote feed answered 429 or 503; ``retry_after`` is its Retry-After value, if any."""
 
     def __init__(
-        self, message: str, *, subject: str | None = None, status: int | None = None,
+        self,
+        message: str,
+        *,
+        subject: str | None = None,
+        status: int | None = None,
         retry_after: str | None = None,
     ) -> None:
         super().__init__(message, subject=subject, status=status)

@@ -88,14 +88,29 @@ class Item:
         """Hash of what a reader sees; id, times and provenance are left out,
         so re-storing the same story with a new sighting is not a change."""
         return content_hash(
-            self.title, self.kind, self.section, self.section_slug, self.link, self.summary,
-            self.content_html, self.body, self.dateline, self.author,
+            self.title,
+            self.kind,
+            self.section,
+            self.section_slug,
+            self.link,
+            self.summary,
+            self.content_html,
+            self.body,
+            self.dateline,
+            self.author,
         )
 
 
 def content_hash(
-    title: str, kind: str, section: str | None, section_slug: str | None, link: str | None,
-    summary: str | None, content_html: str | None, body: tuple[str, ...], dateline: str | None,
+    title: str,
+    kind: str,
+    section: str | None,
+    section_slug: str | None,
+    link: str | None,
+    summary: str | None,
+    content_html: str | None,
+    body: tuple[str, ...],
+    dateline: str | None,
     author: str | None,
 ) -> str:
     """``Item.content_hash`` of an item with these fields, for those who hash

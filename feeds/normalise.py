@@ -20,9 +20,7 @@ APOSTROPHES = "'\u2018\u2019\u201b\u02bc\u02bb\u0060\u00b4\u2032"
 # Double quotes are compared as one straight quote: alt text swaps curly for
 # straight quotes.
 DOUBLE_QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033"
-_FOLD_TABLE = str.maketrans(
-    {**dict.fromkeys(APOSTROPHES), **dict.fromkeys(DOUBLE_QUOTES, '"')}
-)
+_FOLD_TABLE = str.maketrans({**dict.fromkeys(APOSTROPHES), **dict.fromkeys(DOUBLE_QUOTES, '"')})
 _DROP_APOSTROPHES = str.maketrans(dict.fromkeys(APOSTROPHES))
 # Characters NFKD does not split into ASCII + marks, spelled out for slugs.
 _ASCII_EXTRA = str.maketrans(
@@ -55,9 +53,9 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Latin-1: mapped to what they meant, as feedparser and HTML5 do, or dropped
 # where Windows-1252 leaves the byte undefined. No text means a C1 control.
 _C1 = re.compile("[\x80-\x9f]")
-_WINDOWS_1252_C1 = str.maketrans({
-    chr(c): bytes([c]).decode("cp1252", "ignore") or None for c in range(0x80, 0xA0)
-})
+_WINDOWS_1252_C1 = str.maketrans(
+    {chr(c): bytes([c]).decode("cp1252", "ignore") or None for c in range(0x80, 0xA0)}
+)
 
 
 def windows_1252_c1(text: str) -> str:
@@ -232,10 +230,13 @@ def canonical_link(url: str | None) -> str | None:
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    query = parts.query and urlencode([
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith("utm_")
-    ])
+    query = parts.query and urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.lower().startswith("utm_")
+        ]
+    )
     return urlunsplit((scheme, netloc, parts.path.rstrip("/"), query, ""))
 
 

@@ -107,9 +107,7 @@ def _still_escaped(text: str) -> bool:
     """Whether decoded text still holds an entity a second decoding would turn
     into a character: a publisher escaped it twice (Movable Type's "&amp;nbsp;"),
     and "&nbsp;" left as text is read as undeclared HTML."""
-    return "&" in text and any(
-        html.unescape(m.group(0)) != m.group(0) for m in _ESCAPED_TWICE.finditer(text)
-    )
+    return "&" in text and any(html.unescape(m.group(0)) != m.group(0) for m in _ESCAPED_TWICE.finditer(text))
 
 
 def _unmarked(text: str) -> str:

@@ -140,8 +140,11 @@ class Store(SourcesMixin):
                 db.table("seed_files").upsert_all(
                     [
                         {
-                            "name": f.name, "sha256": f.sha256, "size": f.size,
-                            "items": f.items, "ingested_at": format_time(f.ingested_at),
+                            "name": f.name,
+                            "sha256": f.sha256,
+                            "size": f.size,
+                            "items": f.items,
+                            "ingested_at": format_time(f.ingested_at),
                         }
                         for f in seed_files
                     ],
@@ -151,12 +154,10 @@ class Store(SourcesMixin):
     def _write_items(self, db: Database, writes: Sequence[ItemWrite]) -> None:
         ids = [w.item.id for w in writes]
         first_seen = {
-            row["id"]: parse_time(row["first_seen"])
-            for row in self._rows_where_in("items", "id", ids)
+            row["id"]: parse_time(row["first_seen"]) for row in self._rows_where_in("items", "id", ids)
         }
         rows = [
-            item_to_row(w.item, w.canonical_link, first_seen.get(w.item.id, w.item.updated))
-            for w in writes
+            item_to_row(w.item, w.canonical_link, first_seen.get(w.item.id, w.item.updated)) for w in writes
         ]
         if rows:
             db.table("items").upsert_all(rows, pk="id")

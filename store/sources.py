@@ -41,12 +41,21 @@ class RemoteMatches:
 
 def state_to_row(state: SourceState) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "name": state.name, "url": state.url, "current_url": state.current_url,
-        "etag": state.etag, "last_modified": state.last_modified, "body_hash": state.body_hash,
-        "last_status": state.last_status, "last_error": state.last_error,
-        "error_count": state.error_count, "min_interval": state.min_interval,
-        "disabled": int(state.disabled), "title": state.title, "warning": state.warning,
-        "skip_hours": json.dumps(list(state.skip_hours)), "skip_days": json.dumps(list(state.skip_days)),
+        "name": state.name,
+        "url": state.url,
+        "current_url": state.current_url,
+        "etag": state.etag,
+        "last_modified": state.last_modified,
+        "body_hash": state.body_hash,
+        "last_status": state.last_status,
+        "last_error": state.last_error,
+        "error_count": state.error_count,
+        "min_interval": state.min_interval,
+        "disabled": int(state.disabled),
+        "title": state.title,
+        "warning": state.warning,
+        "skip_hours": json.dumps(list(state.skip_hours)),
+        "skip_days": json.dumps(list(state.skip_days)),
     }
     for name in _TIMES:
         moment = getattr(state, name)
@@ -57,13 +66,23 @@ def state_to_row(state: SourceState) -> dict[str, Any]:
 def row_to_state(row: dict[str, Any]) -> SourceState:
     times = {name: parse_time(row[name]) if row[name] else None for name in _TIMES}
     return SourceState(
-        name=row["name"], url=row["url"], current_url=row["current_url"], etag=row["etag"],
-        last_modified=row["last_modified"], body_hash=row["body_hash"],
-        last_status=row["last_status"], last_error=row["last_error"],
-        error_count=row["error_count"] or 0, min_interval=row["min_interval"],
-        disabled=bool(row["disabled"]), items=row.get("items") or 0, title=row["title"],
-        warning=row["warning"], skip_hours=tuple(json.loads(row["skip_hours"] or "[]")),
-        skip_days=tuple(json.loads(row["skip_days"] or "[]")), **times,
+        name=row["name"],
+        url=row["url"],
+        current_url=row["current_url"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        body_hash=row["body_hash"],
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        error_count=row["error_count"] or 0,
+        min_interval=row["min_interval"],
+        disabled=bool(row["disabled"]),
+        items=row.get("items") or 0,
+        title=row["title"],
+        warning=row["warning"],
+        skip_hours=tuple(json.loads(row["skip_hours"] or "[]")),
+        skip_days=tuple(json.loads(row["skip_days"] or "[]")),
+        **times,
     )
 
 

@@ -21,6 +21,11 @@ def run_feeds(
     full_env = {k: v for k, v in os.environ.items() if k != "FEEDS_CONFIG"}
     full_env.update(env or {})
     return subprocess.run(
-        [*feeds_command(), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-        timeout=timeout, check=False,
+        [*feeds_command(), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

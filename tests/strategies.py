@@ -12,18 +12,19 @@ from feeds.normalise import fold_title, item_slug, section_slug
 
 # Text a feed can carry: XML 1.0 forbids most control characters, and the
 # product collapses whitespace in titles, so generated titles do the same.
-xml_text = st.text(
-    alphabet=st.characters(
-        blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"
-    ),
-    min_size=1,
-    max_size=60,
-).map(lambda s: " ".join(s.split())).filter(bool)
+xml_text = (
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+        min_size=1,
+        max_size=60,
+    )
+    .map(lambda s: " ".join(s.split()))
+    .filter(bool)
+)
 
 moments = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
 ).map(lambda d: d.replace(microsecond=(d.microsecond // 1000) * 1000))
-
 
 
 def _survives_feedparser(text: str) -> bool:
@@ -52,8 +53,16 @@ def items(draw: st.DrawFn, index: int = 0) -> Item:
     remote = draw(st.booleans())
     origins: tuple[Origin, ...] = ()
     if remote:
-        origins = (Origin(kind="source", name="remote", url="https://remote.example/feed.xml",
-                          title=draw(xml_text), first_seen=published, last_seen=updated),)
+        origins = (
+            Origin(
+                kind="source",
+                name="remote",
+                url="https://remote.example/feed.xml",
+                title=draw(xml_text),
+                first_seen=published,
+                last_seen=updated,
+            ),
+        )
     return Item(
         id=f"tag:test.example.org,2026:item/{index}",
         key=key,
@@ -86,8 +95,15 @@ def make_item(index: int, **changes: object) -> Item:
     key = fold_title(title)
     moment = datetime(2025, 12, 24, tzinfo=UTC) + timedelta(milliseconds=index)
     item = Item(
-        id=f"tag:test.example.org,2026:item/{index}", key=key, slug=item_slug(title, key),
-        title=title, kind="teaser", published=moment, updated=moment,
-        section="WORLD", section_slug="world", summary=f"Summary {index}.",
+        id=f"tag:test.example.org,2026:item/{index}",
+        key=key,
+        slug=item_slug(title, key),
+        title=title,
+        kind="teaser",
+        published=moment,
+        updated=moment,
+        section="WORLD",
+        section_slug="world",
+        summary=f"Summary {index}.",
     )
     return replace(item, **changes)  # type: ignore[arg-type]

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     return {
         str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -60,9 +61,7 @@ def test_second_run_rewrites_nothing_and_a_rebuilt_store_gives_the_same_bytes(pr
     assert snapshot(project / "public") == first  # bytes and mtimes
     shutil.rmtree(project / "data")
     assert run_feeds("export", cwd=project).returncode == 0
-    assert {k: v[0] for k, v in snapshot(project / "public").items()} == {
-        k: v[0] for k, v in first.items()
-    }
+    assert {k: v[0] for k, v in snapshot(project / "public").items()} == {k: v[0] for k, v in first.items()}
 
 
 def test_a_bad_seed_is_reported_by_name_and_the_others_published(project: Path) -> None:
@@ -128,7 +127,8 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "feeds", "--version"], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "feeds", "--version"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0
     assert "feeds" in result.stdout

@@ -42,10 +42,14 @@ def test_durations(text: object, seconds: float) -> None:
         ({"site": {"authority": "example.org"}}, "site.authority: expected an RFC 4151"),
         ({"server": {"port": 70000}}, "server.port: expected a port"),
         ({"sources": [{"name": "a"}]}, "sources[0].url: missing"),
-        ({"sources": [{"name": "a", "url": "http://x/", "interval": "1h", "cron": "* * * * *"}]},
-         "sources[0].cron: give either interval or cron"),
-        ({"sources": [{"name": "a", "url": "http://x/"}, {"name": "a", "url": "http://y/"}]},
-         "sources[1].name: duplicate"),
+        (
+            {"sources": [{"name": "a", "url": "http://x/", "interval": "1h", "cron": "* * * * *"}]},
+            "sources[0].cron: give either interval or cron",
+        ),
+        (
+            {"sources": [{"name": "a", "url": "http://x/"}, {"name": "a", "url": "http://y/"}]},
+            "sources[1].name: duplicate",
+        ),
         ({"sections": {"World": {}}}, "a section key must be its slug"),
         ({"sections": {"world": {"colour": "red"}}}, "sections.world.colour: unknown key"),
     ],

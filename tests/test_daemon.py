@@ -289,8 +289,14 @@ def test_last_modified_never_goes_back_when_bytes_change() -> None:
 
 def test_health_lists_each_source_with_its_last_success_and_error(daemon: Daemon, store: Store) -> None:
     store.save_source_state(
-        SourceState(name="wire", url="https://wire.example/feed", last_success=NOW,
-                    last_error="HTTP 503", last_status=503, error_count=1)
+        SourceState(
+            name="wire",
+            url="https://wire.example/feed",
+            last_success=NOW,
+            last_error="HTTP 503",
+            last_status=503,
+            error_count=1,
+        )
     )
     status, body = daemon.health()
     assert status == 200

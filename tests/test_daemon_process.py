@@ -41,8 +41,11 @@ class Daemon:
         self.log_path = project / f"daemon-{time.monotonic_ns()}.log"
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [*feeds_command(), "serve", *args], cwd=project, env=env or clean_env(),
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [*feeds_command(), "serve", *args],
+            cwd=project,
+            env=env or clean_env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def text(self) -> str:

@@ -80,9 +80,7 @@ def test_credentials_in_the_url_are_sent_as_basic_auth(httpserver: HTTPServer, f
     assert seen == ["Basic " + base64.b64encode(b"reader:s@cret").decode(), None]
 
 
-def test_no_proxy_is_honoured(
-    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_proxy_is_honoured(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
     httpserver.expect_request("/feed.xml").respond_with_data(FEED)

@@ -15,8 +15,14 @@ from tests.feedcheck import check_atom, check_json, check_rss
 from tests.strategies import item_lists, make_item
 
 SPEC = FeedSpec(
-    slug="world", title="Test: World", description="World news.", base_url="http://127.0.0.1:8080/",
-    language="en", authority="test.example.org,2026", author="Newsroom", section_label="WORLD",
+    slug="world",
+    title="Test: World",
+    description="World news.",
+    base_url="http://127.0.0.1:8080/",
+    language="en",
+    authority="test.example.org,2026",
+    author="Newsroom",
+    section_label="WORLD",
 )
 
 
@@ -77,10 +83,16 @@ def test_markup_in_titles_is_text_not_html() -> None:
 
 
 def test_remote_item_names_its_source() -> None:
-    origin = Origin(kind="source", name="wire", url="https://wire.example/feed.xml", title="Wire",
-                    first_seen=make_item(0).published)
-    item = make_item(2, link="https://wire.example/story", kind="entry", origins=(origin,),
-                     content_html="<p>Body</p>")
+    origin = Origin(
+        kind="source",
+        name="wire",
+        url="https://wire.example/feed.xml",
+        title="Wire",
+        first_seen=make_item(0).published,
+    )
+    item = make_item(
+        2, link="https://wire.example/story", kind="entry", origins=(origin,), content_html="<p>Body</p>"
+    )
     rss = feedparser.parse(render_rss(SPEC, [item]))
     assert rss.entries[0].link == "https://wire.example/story"
     assert rss.entries[0].source.href == "https://wire.example/feed.xml"

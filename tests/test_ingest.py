@@ -150,8 +150,14 @@ def test_a_seed_story_merges_into_a_remote_item_only_on_its_day(
     title = "Ferry timetable changes for winter"
     published = datetime(2026, 1, remote_day, 9, tzinfo=UTC)
     remote = Item(
-        id="http://127.0.0.1/wire/ferry", key=fold_title(title), slug="ferry-wire", title=title,
-        kind="entry", published=published, updated=published, link="http://127.0.0.1/wire/ferry",
+        id="http://127.0.0.1/wire/ferry",
+        key=fold_title(title),
+        slug="ferry-wire",
+        title=title,
+        kind="entry",
+        published=published,
+        updated=published,
+        link="http://127.0.0.1/wire/ferry",
     )
     store.write_batch([ItemWrite(item=remote, origins=(Origin(kind="source", name="wire"),))])
     run_ingest(store, config, fixed_clock(NOW), [write_seed(config, "a.txt", seed_text)])
@@ -173,9 +179,7 @@ def test_a_later_file_repeating_a_story_is_kept_as_provenance(config: Config, st
     assert [o.name for o in after.origins] == ["a.txt", "b.txt"]
 
 
-def test_a_full_disk_fails_the_batch_naming_the_store_and_loses_nothing(
-    config: Config, store: Store
-) -> None:
+def test_a_full_disk_fails_the_batch_naming_the_store_and_loses_nothing(config: Config, store: Store) -> None:
     first = write_seed(config, "a.txt", HEADLINE_FILE)
     run_ingest(store, config, fixed_clock(NOW), [first])
     before = {i.id: i for i in store.iter_items()}

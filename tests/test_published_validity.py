@@ -77,8 +77,13 @@ def test_generator_drops_what_xml_cannot_carry_from_an_older_store() -> None:
     """A store written before remote text was cleaned (or a seed file) may hold
     such characters; one of them must not stop every feed from being written."""
     spec = FeedSpec(
-        slug="world", title="World", description="d", base_url="http://127.0.0.1:8080/",
-        language="en", authority="test.example.org,2026", author="Newsroom",
+        slug="world",
+        title="World",
+        description="d",
+        base_url="http://127.0.0.1:8080/",
+        language="en",
+        authority="test.example.org,2026",
+        author="Newsroom",
     )
     item = make_item(
         1, title="Bell\x07 \ud800title", summary="Sum\x0bmary", body=("Para\x1b.",), author="A\x00"

@@ -12,8 +12,10 @@ from tests.strategies import make_item
 
 
 def test_index_lists_sections_with_counts_and_autodiscovery(config: Config, store: Store) -> None:
-    store.write_batch([ItemWrite(item=make_item(i)) for i in range(3)]
-                      + [ItemWrite(item=make_item(7, section="ARTS & CULTURE", section_slug="arts-culture"))])
+    store.write_batch(
+        [ItemWrite(item=make_item(i)) for i in range(3)]
+        + [ItemWrite(item=make_item(7, section="ARTS & CULTURE", section_slug="arts-culture"))]
+    )
     files, specs = render_site_files(store, config)
     assert [s.slug for s in specs] == ["all", "arts-culture", "world"]
     page = files["index.html"].decode()
@@ -31,8 +33,13 @@ def test_index_lists_sections_with_counts_and_autodiscovery(config: Config, stor
 
 
 def test_item_page_escapes_everything(config: Config) -> None:
-    item = make_item(1, title="<script>alert(1)</script> & co", body=("<img src=x onerror=alert(1)>",),
-                     dateline="İZMİR", kind="article")
+    item = make_item(
+        1,
+        title="<script>alert(1)</script> & co",
+        body=("<img src=x onerror=alert(1)>",),
+        dateline="İZMİR",
+        kind="article",
+    )
     page = render_item_page(config, item).decode()
     assert "<script>" not in page
     assert "<img" not in page

@@ -49,7 +49,9 @@ def get_config(ctx: click.Context) -> Config:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False),
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
     help="Config file (default: $FEEDS_CONFIG, else ./config.toml, else built-in defaults).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details to stderr.")
@@ -107,8 +109,12 @@ def _print_ingest(report: IngestReport) -> None:
 
 
 @cli.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default: [output] dir of the config).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: [output] dir of the config).",
+)
 @click.option("--offline", is_flag=True, help="Publish from seeds and the store only; fetch nothing.")
 @click.pass_context
 def export(ctx: click.Context, out_dir: Path | None, offline: bool) -> None:

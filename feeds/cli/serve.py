@@ -38,17 +38,36 @@ STOP_GRACE = 2.0  # seconds requests in flight, then running jobs, get after a s
 @click.command()
 @click.option("--host", help="Address to listen on (default: [server] host).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default: [server] port).")
-@click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also keep a static copy of the tree in DIR, written as `feeds export` writes.")
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also keep a static copy of the tree in DIR, written as `feeds export` writes.",
+)
 @click.option("--no-http", is_flag=True, help="Run the scheduler only; serve nothing.")
-@click.option("--get", "get_path", metavar="PATH",
-              help="Answer one request for PATH in-process, print status, headers and body, exit.")
-@click.option("-H", "--header", "headers", multiple=True, metavar="'NAME: VALUE'",
-              help="A request header for --get (repeatable).")
+@click.option(
+    "--get",
+    "get_path",
+    metavar="PATH",
+    help="Answer one request for PATH in-process, print status, headers and body, exit.",
+)
+@click.option(
+    "-H",
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="A request header for --get (repeatable).",
+)
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str | None, port: int | None, export_dir: Path | None,
-    no_http: bool, get_path: str | None, headers: tuple[str, ...],
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    export_dir: Path | None,
+    no_http: bool,
+    get_path: str | None,
+    headers: tuple[str, ...],
 ) -> None:
     """Run the daemon: refresh seeds and sources on schedule and serve the feeds over HTTP.
 
@@ -62,8 +81,11 @@ def serve(
         if get_path is not None:
             sys.exit(get_once(config, get_path, headers))
         run_daemon(
-            config, host or config.server.host, config.server.port if port is None else port,
-            export_dir, http=not no_http,
+            config,
+            host or config.server.host,
+            config.server.port if port is None else port,
+            export_dir,
+            http=not no_http,
         )
     except FeedsError as e:
         fail(e)

@@ -25,8 +25,12 @@ from store import Store
 
 
 @click.command()
-@click.option("--all", "everything", is_flag=True,
-              help="Fetch every enabled source now, due or not (sources gone with 410 stay off).")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Fetch every enabled source now, due or not (sources gone with 410 stay off).",
+)
 @click.argument("names", nargs=-1)
 @click.pass_context
 def refresh(ctx: click.Context, everything: bool, names: tuple[str, ...]) -> None:
@@ -54,8 +58,9 @@ def run_refresh(store: Store, config: Config, names: list[str] | None, *, force:
     total = len(names) if names else len(config.sources)
     if sys.stdout.isatty() and total > 1:
         with click.progressbar(length=total, label="refreshing", show_pos=True) as bar:
-            report = refresh_sources(store, config, system_clock, names, force=force,
-                                     progress=lambda result: bar.update(1))
+            report = refresh_sources(
+                store, config, system_clock, names, force=force, progress=lambda result: bar.update(1)
+            )
         for result in report.results:
             if result.status == "error":
                 click.echo(describe_result(result), err=True)
@@ -136,13 +141,22 @@ def status_data(store: Store, config: Config) -> dict[str, Any]:
 
 def _source_row(state: SourceState, enabled: bool, section: str | None) -> dict[str, Any]:
     return {
-        "name": state.name, "url": state.current_url or state.url, "configured_url": state.url,
-        "section": section, "enabled": enabled, "disabled": state.disabled,
-        "title": state.title, "items": state.items,
-        "last_attempt": _time(state.last_attempt), "last_success": _time(state.last_success),
-        "last_status": state.last_status, "errors": state.error_count,
-        "last_error": state.last_error, "warning": state.warning,
-        "backoff_until": _time(state.backoff_until), "next_due": _time(state.next_due),
+        "name": state.name,
+        "url": state.current_url or state.url,
+        "configured_url": state.url,
+        "section": section,
+        "enabled": enabled,
+        "disabled": state.disabled,
+        "title": state.title,
+        "items": state.items,
+        "last_attempt": _time(state.last_attempt),
+        "last_success": _time(state.last_success),
+        "last_status": state.last_status,
+        "errors": state.error_count,
+        "last_error": state.last_error,
+        "warning": state.warning,
+        "backoff_until": _time(state.backoff_until),
+        "next_due": _time(state.next_due),
     }
 
 
@@ -156,8 +170,10 @@ def _source_line(row: dict[str, Any]) -> str:
     else:
         health = "ok"
     fields: list[tuple[str, Callable[[Any], str]]] = [
-        ("last_success", lambda v: f"last success {v}"), ("last_status", lambda v: f"HTTP {v}"),
-        ("next_due", lambda v: f"next due {v}"), ("last_error", lambda v: f"error: {v}"),
+        ("last_success", lambda v: f"last success {v}"),
+        ("last_status", lambda v: f"HTTP {v}"),
+        ("next_due", lambda v: f"next due {v}"),
+        ("last_error", lambda v: f"error: {v}"),
         ("warning", lambda v: f"warning: {v}"),
     ]
     details = [show(row[key]) for key, show in fields if row[key]]

@@ -108,8 +108,13 @@ def make_trigger(spec: JobSpec) -> BaseTrigger:
                 raise ValueError("expected 5 fields")
             minute, hour, day, month, weekdays = fields
             return CronTrigger(
-                minute=minute, hour=hour, day=day, month=month,
-                day_of_week=crontab_weekdays(weekdays), timezone=UTC, jitter=spec.jitter or None,
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=crontab_weekdays(weekdays),
+                timezone=UTC,
+                jitter=spec.jitter or None,
             )
         except ValueError as e:
             raise ConfigError(f"cron: bad crontab expression {spec.cron!r}: {e}", subject=spec.id) from e
@@ -133,8 +138,12 @@ class Scheduler:
 
     def add(self, spec: JobSpec) -> None:
         self._scheduler.add_job(
-            spec.run, make_trigger(spec), id=spec.id, name=spec.id,
-            misfire_grace_time=int(max(1, spec.misfire_grace)), replace_existing=True,
+            spec.run,
+            make_trigger(spec),
+            id=spec.id,
+            name=spec.id,
+            misfire_grace_time=int(max(1, spec.misfire_grace)),
+            replace_existing=True,
         )
 
     def call_later(self, key: str, delay: float, run: Callable[[], object]) -> None:
@@ -154,7 +163,10 @@ class Scheduler:
             # The scheduler's own timeline is the wall clock; only scheduling reads it here.
             when = datetime.now(UTC) + timedelta(seconds=max(0.0, delay))
             self._scheduler.add_job(
-                run, DateTrigger(run_date=when, timezone=UTC), id=job_id, name=key,
+                run,
+                DateTrigger(run_date=when, timezone=UTC),
+                id=job_id,
+                name=key,
                 misfire_grace_time=None,
             )
 

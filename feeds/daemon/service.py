@@ -68,7 +68,11 @@ class Refresher(Protocol):
     """``feeds.sources.update.refresh_sources``: fetches the named sources that are due."""
 
     def __call__(
-        self, store: Store, config: Config, clock: Clock, names: Sequence[str] | None = None,
+        self,
+        store: Store,
+        config: Config,
+        clock: Clock,
+        names: Sequence[str] | None = None,
     ) -> RefreshOutcome: ...
 
 
@@ -195,13 +199,17 @@ class Daemon:
             self.last_publish = self.clock()
             log.info(
                 "publish: %d feeds, %d item pages, %.2fs",
-                len(report.sections), len(report.pages_changed), time.monotonic() - started,
+                len(report.sections),
+                len(report.pages_changed),
+                time.monotonic() - started,
             )
             if self.export_dir is not None:
                 exported = run_export(self.store, self.config, self.export_dir)
                 log.info(
                     "export: %d files written, %d unchanged -> %s",
-                    len(exported.result.written), len(exported.result.unchanged), self.export_dir,
+                    len(exported.result.written),
+                    len(exported.result.unchanged),
+                    self.export_dir,
                 )
 
     def job_specs(self) -> list[JobSpec]:
@@ -253,7 +261,11 @@ class Daemon:
         )
         log.info(
             "seeds scan: %s, %d items changed, %.2fs (%d files, %d ingested)",
-            status, report.written, time.monotonic() - started, len(report.files), ingested,
+            status,
+            report.written,
+            time.monotonic() - started,
+            len(report.files),
+            ingested,
         )
         for failed in report.errors:
             log.warning("seed %s: skipped: %s", failed.name, failed.error)
@@ -275,7 +287,11 @@ class Daemon:
             detail = f": {result.error}" if result.error else ""
             log.info(
                 "source %s: %s, %d items changed, %.2fs%s",
-                result.name, result.status, result.items_changed, result.duration, detail,
+                result.name,
+                result.status,
+                result.items_changed,
+                result.duration,
+                detail,
             )
         if publish:
             self.note_changes(report.changed_sections)
@@ -322,7 +338,9 @@ class Daemon:
         self.last_publish = self.clock()
         log.info(
             "publish: %s; %d files changed, %d removed, %d item pages changed%s, %.2fs",
-            ", ".join(sorted(report.sections)) or "nothing", len(report.changed), len(report.removed),
+            ", ".join(sorted(report.sections)) or "nothing",
+            len(report.changed),
+            len(report.removed),
             len(report.pages_changed),
             f", {written} files written to {self.export_dir}" if written is not None else "",
             time.monotonic() - started,

@@ -116,8 +116,11 @@ def respond_with(resource: Resource, headers: Iterable[tuple[bytes, bytes]], hea
         elif name == b"accept-encoding":
             accept_encoding = value
     return answer(
-        resource, head=head, if_none_match=if_none_match,
-        if_modified_since=if_modified_since, accept_encoding=accept_encoding,
+        resource,
+        head=head,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
+        accept_encoding=accept_encoding,
     )
 
 
@@ -133,12 +136,18 @@ def call_app(
     """Answer one request in-process, without a socket (``--get`` and tests)."""
     raw_path, _, query = path.partition("?")
     scope: Scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-        "method": method.upper(), "scheme": "http", "root_path": "",
-        "path": unquote(raw_path), "raw_path": raw_path.encode("latin-1", "replace"),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method.upper(),
+        "scheme": "http",
+        "root_path": "",
+        "path": unquote(raw_path),
+        "raw_path": raw_path.encode("latin-1", "replace"),
         "query_string": query.encode("latin-1", "replace"),
         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        "client": None, "server": None,
+        "client": None,
+        "server": None,
     }
     sent: list[Message] = []
 
@@ -178,9 +187,16 @@ class HttpServer:
     def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
         self.socket = sock
         config = uvicorn.Config(
-            app, http="httptools", loop="auto", lifespan="off", log_config=None,
-            access_log=False, server_header=False, timeout_graceful_shutdown=1,
-            backlog=2048, proxy_headers=False,
+            app,
+            http="httptools",
+            loop="auto",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=1,
+            backlog=2048,
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -213,4 +229,3 @@ def format_head(reply: Answer) -> str:
     lines = [f"{reply.status} {HTTPStatus(reply.status).phrase}"]
     lines.extend(f"{name.decode('latin-1')}: {value.decode('latin-1')}" for name, value in reply.headers)
     return "\n".join(lines) + "\n\n"
-

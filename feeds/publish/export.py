@@ -84,9 +84,7 @@ def prune_stale(root: Path, keep: set[str]) -> list[str]:
             continue
         for path in sorted(directory.iterdir()):
             rel = f"{folder}/{path.name}"
-            stale = path.name.startswith(_TEMP_PREFIX) or (
-                path.suffix in suffixes and rel not in keep
-            )
+            stale = path.name.startswith(_TEMP_PREFIX) or (path.suffix in suffixes and rel not in keep)
             if stale and path.is_file():
                 try:
                     path.unlink()

@@ -83,7 +83,15 @@ def item_html(item: Item) -> str | None:
 
 
 _ITEM_TEXTS = (
-    "id", "title", "section", "section_slug", "link", "summary", "content_html", "dateline", "author",
+    "id",
+    "title",
+    "section",
+    "section_slug",
+    "link",
+    "summary",
+    "content_html",
+    "dateline",
+    "author",
 )
 
 
@@ -150,8 +158,9 @@ class _ItemExtension(BaseEntryExtension):
         # default one on <feed>, so plain names land in the Atom namespace.
         for link in entry.findall("link"):
             entry.remove(link)
-        link = etree.Element("link", rel="alternate", type="text/html",
-                             href=item_url(self.item, self.spec.base_url))
+        link = etree.Element(
+            "link", rel="alternate", type="text/html", href=item_url(self.item, self.spec.base_url)
+        )
         _insert_after(entry, link, ("content", "author", "updated"))
         if self.item.section_slug:
             category = etree.SubElement(entry, "category", term=self.item.section_slug)

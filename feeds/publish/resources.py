@@ -90,13 +90,20 @@ def make_resource(body: bytes, content_type: str, last_modified: datetime, max_a
     full_gzip = full
     if gzipped is not None:
         full_gzip = [
-            *typed, (b"etag", gzip_etag), (b"content-encoding", b"gzip"),
+            *typed,
+            (b"etag", gzip_etag),
+            (b"content-encoding", b"gzip"),
             (b"content-length", str(len(gzipped)).encode("ascii")),
         ]
     return Resource(
-        body=body, gzipped=gzipped, etag=etag, gzip_etag=gzip_etag,
-        last_modified=modified, last_modified_text=modified_text,
-        full=full, full_gzip=full_gzip,
+        body=body,
+        gzipped=gzipped,
+        etag=etag,
+        gzip_etag=gzip_etag,
+        last_modified=modified,
+        last_modified_text=modified_text,
+        full=full,
+        full_gzip=full_gzip,
         not_modified=[*revalidated, (b"etag", etag)],
         not_modified_gzip=[*revalidated, (b"etag", gzip_etag if gzipped is not None else etag)],
     )
@@ -164,9 +171,7 @@ def answer(
 
     If-None-Match wins over If-Modified-Since when both are sent (RFC 9110 13.2.2).
     """
-    use_gzip = resource.gzipped is not None and accept_encoding is not None and accepts_gzip(
-        accept_encoding
-    )
+    use_gzip = resource.gzipped is not None and accept_encoding is not None and accepts_gzip(accept_encoding)
     if if_none_match is not None:
         fresh = etag_matches(if_none_match, resource)
     else:

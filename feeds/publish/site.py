@@ -58,13 +58,18 @@ def feed_spec(config: Config, slug: str, label: str | None = None) -> FeedSpec:
         name = (section.title if section and section.title else None) or title_case(label or slug)
         title = f"{site.title}: {name}"
         description = (
-            section.description if section and section.description
-            else f"{name} stories from {site.title}."
+            section.description if section and section.description else f"{name} stories from {site.title}."
         )
     return FeedSpec(
-        slug=slug, title=title, description=description, base_url=site.base_url,
-        language=site.language, authority=site.authority, author=site.author,
-        section_label=label, name=name,
+        slug=slug,
+        title=title,
+        description=description,
+        base_url=site.base_url,
+        language=site.language,
+        authority=site.authority,
+        author=site.author,
+        section_label=label,
+        name=name,
     )
 
 
@@ -98,12 +103,24 @@ def render_opml(config: Config, specs: Sequence[FeedSpec], newest: Item | None) 
     return text.encode("utf-8")
 
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def human_date(moment: datetime) -> str:
-    """"24 December 2025", whatever the process locale."""
+    """ "24 December 2025", whatever the process locale."""
     return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
 
 

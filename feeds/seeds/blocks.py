@@ -61,8 +61,7 @@ class _Reader:
         # over itself, a Recommended pair) is a title that starts with an
         # ordinal; a LATEST NEWS row repeats its title without the number.
         self.rows = [
-            row_title(t) if t[0].isdigit() and self.prefixes[i] != "" else None
-            for i, t in enumerate(texts)
+            row_title(t) if t[0].isdigit() and self.prefixes[i] != "" else None for i, t in enumerate(texts)
         ]
         self.date: str | None = None
         # Whether the current page has shown lists or teasers since its start

@@ -202,7 +202,11 @@ def merge_with_stored(
     if existing is None:
         published = _seed_date(seed.date) or now
         return _item_from_seed(
-            seed, seed_item_id(authority, fold_title(seed.title)), None, published, published,
+            seed,
+            seed_item_id(authority, fold_title(seed.title)),
+            None,
+            published,
+            published,
             section_for_label,
         )
     combined = merge_forms(_as_seed_item(existing), seed)

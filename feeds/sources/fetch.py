@@ -79,7 +79,12 @@ _CHUNK = 64 * 1024
 _DRAIN_LIMIT = 256 * 1024
 # Response headers the rest of the pipeline uses (the parser and the scheduler).
 _KEPT_HEADERS = (
-    "content-type", "content-location", "content-language", "etag", "last-modified", "cache-control",
+    "content-type",
+    "content-location",
+    "content-language",
+    "etag",
+    "last-modified",
+    "cache-control",
 )
 
 
@@ -269,8 +274,13 @@ class Fetcher:
         if request.last_modified:
             prepared.headers["If-Modified-Since"] = request.last_modified
         return self.session.send(
-            prepared, stream=True, timeout=self.timeout, verify=self.verify, cert=None,
-            proxies=self._proxies_for(url), allow_redirects=False,
+            prepared,
+            stream=True,
+            timeout=self.timeout,
+            verify=self.verify,
+            cert=None,
+            proxies=self._proxies_for(url),
+            allow_redirects=False,
         )
 
     def _proxies_for(self, url: str) -> dict[str, str]:
@@ -375,7 +385,9 @@ def _check_status(response: requests.Response, name: str) -> None:
         raise GoneError("HTTP 410 Gone: the feed was removed", subject=name, status=status)
     if status in (429, 503):
         raise RetryLaterError(
-            f"HTTP {status} {response.reason or ''}".strip(), subject=name, status=status,
+            f"HTTP {status} {response.reason or ''}".strip(),
+            subject=name,
+            status=status,
             retry_after=response.headers.get("retry-after"),
         )
     if not 200 <= status < 300:

@@ -106,7 +106,9 @@ def parse_with_feedparser(body: bytes, headers: Mapping[str, str], base: str | N
 
     try:
         result = feedparser.parse(
-            io.BytesIO(body), response_headers=_parser_headers(headers, base), sanitize_html=False,
+            io.BytesIO(body),
+            response_headers=_parser_headers(headers, base),
+            sanitize_html=False,
             resolve_relative_uris=False,
         )
     except Exception as e:  # feedparser must never take a refresh down
@@ -302,10 +304,19 @@ def _charset_agrees(body: bytes, content_type: str) -> bool:
 
 
 # The children of an <item> that _plain_entry reads: the first of each counts.
-_ITEM_FIELDS = frozenset({
-    "guid", "link", "title", "description", "pubDate", "author",
-    f"{_CONTENT_NS}encoded", f"{_DC_NS}date", f"{_DC_NS}creator",
-})
+_ITEM_FIELDS = frozenset(
+    {
+        "guid",
+        "link",
+        "title",
+        "description",
+        "pubDate",
+        "author",
+        f"{_CONTENT_NS}encoded",
+        f"{_DC_NS}date",
+        f"{_DC_NS}creator",
+    }
+)
 
 
 def _repaired(text: str | None, utf8: bool) -> str | None:

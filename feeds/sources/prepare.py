@@ -230,8 +230,13 @@ def plan_source_writes(
     used: set[str] = set()
     for entry in entries:
         origin = Origin(
-            kind="source", name=target.name, url=target.feed_url, title=target.feed_title,
-            entry_id=entry.key, first_seen=now, last_seen=now,
+            kind="source",
+            name=target.name,
+            url=target.feed_url,
+            title=target.feed_title,
+            entry_id=entry.key,
+            first_seen=now,
+            last_seen=now,
         )
         existing = find_match(entry, matches, target.name, now)
         if existing is not None and existing.id in used:
@@ -252,9 +257,14 @@ def plan_source_writes(
             changed.update(s for s in ("all", existing.section_slug) if s)
         if item is not None:
             used.add(item.id)
-            writes.append(ItemWrite(
-                item=item, canonical_link=entry.canonical_link, origins=(origin,), content_hash=known_hash,
-            ))
+            writes.append(
+                ItemWrite(
+                    item=item,
+                    canonical_link=entry.canonical_link,
+                    origins=(origin,),
+                    content_hash=known_hash,
+                )
+            )
     return SourcePlan(tuple(writes), frozenset(changed), count)
 
 
@@ -292,10 +302,19 @@ def new_item(entry: RemoteEntry, slots: TimeSlots, now: datetime) -> Item:
     """A story first seen now: published on its own date (else now), on a free millisecond."""
     moment = slots.claim(entry_published(entry.date, now))
     return Item(
-        id=entry.item_id, key=entry.folded, slug=entry.slug,
-        title=entry.title, kind="entry", published=moment, updated=moment, section=entry.section,
-        section_slug=entry.section_slug, link=entry.link, summary=entry.summary,
-        content_html=entry.content_html, author=entry.author,
+        id=entry.item_id,
+        key=entry.folded,
+        slug=entry.slug,
+        title=entry.title,
+        kind="entry",
+        published=moment,
+        updated=moment,
+        section=entry.section,
+        section_slug=entry.section_slug,
+        link=entry.link,
+        summary=entry.summary,
+        content_html=entry.content_html,
+        author=entry.author,
     )
 
 
@@ -306,9 +325,16 @@ def changed_item(existing: Item, entry: RemoteEntry, slots: TimeSlots, now: date
     ``updated`` moves to now.
     """
     candidate = replace(
-        existing, title=entry.title, key=entry.folded, kind="entry", link=entry.link,
-        summary=entry.summary, content_html=entry.content_html, author=entry.author,
-        section=entry.section, section_slug=entry.section_slug,
+        existing,
+        title=entry.title,
+        key=entry.folded,
+        kind="entry",
+        link=entry.link,
+        summary=entry.summary,
+        content_html=entry.content_html,
+        author=entry.author,
+        section=entry.section,
+        section_slug=entry.section_slug,
     )
     if candidate.content_hash() == existing.content_hash():
         return None

@@ -181,7 +181,8 @@ def _plan(
     configured = {s.name for s in config.sources}
     results = {
         name: SourceResult(name, "error", error=f"{name}: no such source in the config")
-        for name in (names or ()) if name not in configured
+        for name in (names or ())
+        if name not in configured
     }
     jobs = []
     for source in config.sources:
@@ -194,7 +195,10 @@ def _plan(
         else:
             status = "disabled" if action == "disabled" else "skipped"
             results[source.name] = SourceResult(
-                source.name, status, error=state.last_error if state.disabled else None, detail=action,
+                source.name,
+                status,
+                error=state.last_error if state.disabled else None,
+                detail=action,
                 http_status=state.last_status,
             )
     return _interleave_hosts(jobs), results
@@ -303,8 +307,10 @@ class _Pipeline:
                 if done.holds_backlog:
                     self.backlog.release()
             remaining -= 1
-            if not remaining or len(self.pending_states) >= STATE_BATCH or (
-                time.monotonic() - self.flushed >= STATE_FLUSH_SECONDS and self.done.empty()
+            if (
+                not remaining
+                or len(self.pending_states) >= STATE_BATCH
+                or (time.monotonic() - self.flushed >= STATE_FLUSH_SECONDS and self.done.empty())
             ):
                 self._flush_states()
             yield result, sections
@@ -330,8 +336,12 @@ class _Pipeline:
                     self.backlog.acquire()
                     done.holds_backlog = True
                     done.to_parse = PrepareJob(
-                        job.source.name, self.config.site.authority, fetched.url, fetched.body,
-                        fetched.headers, self.filings[job.source.name],
+                        job.source.name,
+                        self.config.site.authority,
+                        fetched.url,
+                        fetched.body,
+                        fetched.headers,
+                        self.filings[job.source.name],
                     )
         self.done.put(done)
 
@@ -415,8 +425,14 @@ class _Pipeline:
     ) -> tuple[SourceResult, frozenset[str]]:
         job, hints = done.job, feed.hints
         state = self._succeeded(
-            job, fetched, now, body_hash=done.fingerprint, title=feed.title or job.state.title,
-            warning=feed.warning, skip_hours=hints.skip_hours, skip_days=hints.skip_days,
+            job,
+            fetched,
+            now,
+            body_hash=done.fingerprint,
+            title=feed.title or job.state.title,
+            warning=feed.warning,
+            skip_hours=hints.skip_hours,
+            skip_days=hints.skip_days,
             min_interval=publisher_floor(hints.ttl_minutes, hints.update_period, hints.update_frequency),
         )
         name = job.source.name
@@ -431,7 +447,8 @@ class _Pipeline:
         if fresh:
             matches = self.store.remote_matches(
                 {e.key: stored[e.key].item_id for e in fresh if e.key in stored},
-                [e.item_id for e in fresh], [e.canonical_link for e in fresh if e.canonical_link],
+                [e.item_id for e in fresh],
+                [e.canonical_link for e in fresh if e.canonical_link],
                 [e.folded for e in fresh],
             )
             target = SourceTarget(name, state.current_url or state.url, state.title)
@@ -439,8 +456,12 @@ class _Pipeline:
             writes, changed, sections = plan.writes, plan.items_changed, plan.changed_sections
         self.store.write_source(state, writes)
         result = SourceResult(
-            name, "updated" if changed else "unchanged", changed,
-            http_status=fetched.status, warning=feed.warning, duration=self._took(done),
+            name,
+            "updated" if changed else "unchanged",
+            changed,
+            http_status=fetched.status,
+            warning=feed.warning,
+            duration=self._took(done),
         )
         return result, sections
 
@@ -451,13 +472,23 @@ class _Pipeline:
             status = "disabled"
         else:
             retry = error.retry_after if isinstance(error, RetryLaterError) else None
-            self.pending_states.append(state_after_failure(
-                state, now, error=error.message, status=error.status, max_backoff=max_backoff,
-                retry_at=retry_after_time(retry, now, cap=max_backoff), jitter=self.random.random(),
-            ))
+            self.pending_states.append(
+                state_after_failure(
+                    state,
+                    now,
+                    error=error.message,
+                    status=error.status,
+                    max_backoff=max_backoff,
+                    retry_at=retry_after_time(retry, now, cap=max_backoff),
+                    jitter=self.random.random(),
+                )
+            )
             status = "error"
         return SourceResult(
-            done.job.source.name, status, error=str(error), http_status=error.status,
+            done.job.source.name,
+            status,
+            error=str(error),
+            http_status=error.status,
             duration=self._took(done),
         )
 
@@ -465,7 +496,9 @@ class _Pipeline:
         """The state after a 200 or 304, next due on its schedule and the publisher's hints."""
         not_modified = fetched.status == 304
         state = state_after_success(
-            job.state, now, last_status=fetched.status,
+            job.state,
+            now,
+            last_status=fetched.status,
             current_url=fetched.permanent_url or job.state.current_url,
             etag=fetched.etag or (job.state.etag if not_modified else None),
             last_modified=fetched.last_modified or (job.state.last_modified if not_modified else None),
@@ -474,9 +507,12 @@ class _Pipeline:
         max_age = max_age_seconds(fetched.headers.get("cache-control"))
         floors = [state.min_interval, publisher_floor(max_age=max_age)]
         next_due = next_refresh_after(
-            now, interval=job.source.interval, cron=job.source.cron,
+            now,
+            interval=job.source.interval,
+            cron=job.source.cron,
             floor=max((f for f in floors if f), default=None),
-            skip_hours=state.skip_hours, skip_days=state.skip_days,
+            skip_hours=state.skip_hours,
+            skip_days=state.skip_days,
         )
         return replace(state, next_due=next_due)
 

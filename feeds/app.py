@@ -6,7 +6,7 @@ returns a report record and never prints.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +75,3 @@ def run_export(store: Store, config: Config, out_dir: Path) -> ExportReport:
     pages = [p for p in (*result.written, *result.unchanged) if p.startswith("items/")]
     pages_written = sum(p.startswith("items/") for p in result.written)
     return ExportReport(sections, pages_written, len(pages), result)
-
-
-def paths_of(names: Iterable[str]) -> list[Path]:
-    return [Path(n) for n in names]

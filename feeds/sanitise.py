@@ -122,12 +122,3 @@ def _unmarked(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
     return text.replace("\0", "")
-
-
-def text_as_html(text: str | None) -> str | None:
-    """Plain-text content as HTML paragraphs."""
-    if not text or not text.strip():
-        return None
-    text = publishable_chars(text[:MAX_HTML])
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)

@@ -11,40 +11,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from feeds import __version__
 from feeds.app import open_store, run_export, run_ingest
+from feeds.cli.common import fail, get_config
 from feeds.cli.serve import serve
 from feeds.cli.sources import refresh, run_refresh, status
 from feeds.clock import system_clock
-from feeds.config import Config, find_config_path, load_config
-from feeds.errors import ConfigError, FeedsError
+from feeds.errors import FeedsError
 from feeds.seeds.document import decode_seed, parse_seed
 from feeds.seeds.ingest import IngestReport
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(error: FeedsError) -> None:
-    """One line on stderr and the exit status the kind of error deserves."""
-    click.echo(f"feeds: error: {error}", err=True)
-    sys.exit(2 if isinstance(error, ConfigError) else 1)
-
-
-def get_config(ctx: click.Context) -> Config:
-    obj = ctx.ensure_object(dict)
-    if "config" not in obj:
-        try:
-            obj["config"] = load_config(find_config_path(obj.get("config_path")))
-        except ConfigError as e:
-            fail(e)
-    config: Config = obj["config"]
-    return config
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

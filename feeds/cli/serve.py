@@ -23,6 +23,7 @@ from types import FrameType
 import click
 
 from feeds.app import open_store
+from feeds.cli.common import fail, get_config
 from feeds.clock import system_clock
 from feeds.config import Config
 from feeds.daemon.scheduler import Scheduler
@@ -73,8 +74,6 @@ def serve(
 
     Config changes need a restart. With --get, exits 1 unless the answer is 2xx or 3xx.
     """
-    # feeds.cli.main imports this module to register the command, so import it late.
-    from feeds.cli.main import fail, get_config
 
     config = get_config(ctx)
     try:

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from feeds.app import open_store, run_export
+from feeds.cli.common import fail, get_config
 from feeds.clock import system_clock
 from feeds.config import Config
 from feeds.errors import FeedsError
@@ -39,7 +40,6 @@ def refresh(ctx: click.Context, everything: bool, names: tuple[str, ...]) -> Non
     Shows a progress bar on a terminal and one line per source otherwise.
     Exits 0 when the run completed, even if some sources failed.
     """
-    from feeds.cli.main import fail, get_config  # feeds.cli.main imports this module
 
     config = get_config(ctx)
     try:
@@ -105,7 +105,6 @@ def print_refresh_summary(report: RefreshReport) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show every source (URL, last success, errors, backoff) and every section."""
-    from feeds.cli.main import fail, get_config  # feeds.cli.main imports this module
 
     config = get_config(ctx)
     try:

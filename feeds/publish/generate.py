@@ -26,7 +26,6 @@ from feeds import __version__
 from feeds.model import Item, Origin
 from feeds.normalise import has_non_xml, xml_chars
 
-ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "newsroom-feeds"

@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from feeds.config import Config
 from feeds.model import Item, SectionInfo
-from feeds.publish.generate import RENDERERS, FeedSpec, feed_updated
+from feeds.publish.generate import RENDERERS, FeedSpec
 from store import Store
 
 ALL = "all"
@@ -76,10 +76,6 @@ def feed_spec(config: Config, slug: str, label: str | None = None) -> FeedSpec:
 def all_specs(config: Config, sections: Sequence[SectionInfo]) -> list[FeedSpec]:
     """``all`` first, then every section that has items, by slug."""
     return [feed_spec(config, ALL)] + [feed_spec(config, s.slug, s.label) for s in sections]
-
-
-def feed_paths(slug: str) -> list[str]:
-    return [f"feeds/{slug}.{fmt}" for fmt in FORMATS]
 
 
 def render_feed_files(spec: FeedSpec, items: Sequence[Item]) -> dict[str, bytes]:
@@ -178,8 +174,3 @@ def render_site_files(
     files["index.html"] = render_index(config, specs, counts)
     files["opml.xml"] = render_opml(config, specs, store.newest_item())
     return files, specs
-
-
-def newest_updated(items: Sequence[Item]) -> str:
-    """HTTP date of a feed's newest change (Last-Modified)."""
-    return format_datetime(feed_updated(items), usegmt=True)

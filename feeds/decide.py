@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Container, Iterable
 from dataclasses import replace
@@ -108,6 +109,13 @@ def next_refresh_after(
     else:
         moment = max(now + timedelta(seconds=interval or 3600.0), earliest)
     return skip_forward(moment, skip_hours, skip_days)
+
+
+def jitter_fraction(name: str, now: datetime) -> float:
+    """A draw in [0, 1) fixed by a source's name and the moment: sources that
+    fail together spread out, and the same inputs give the same state."""
+    digest = hashlib.blake2b(f"{name}\0{now.isoformat()}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
 
 
 def backoff_delay(failures: int, *, cap: float, jitter: float) -> float:

@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 
 from feeds.config import FetchConfig
 from feeds.errors import FetchError
-from feeds.sources.fetch import Fetcher, FetchRequest
+from feeds.sources.fetch import Fetcher, FetchRequest, TlsContexts
 
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
 
@@ -169,14 +169,15 @@ def test_https_is_verified_against_the_configured_ca_bundle(
 ) -> None:
     server = https_server(authority, "127.0.0.1")
     try:
-        fetcher = Fetcher(FetchConfig(timeout=2, deadline=5))
+        contexts = TlsContexts()  # the process's, as HttpRetriever shares it
+        fetcher = Fetcher(FetchConfig(timeout=2, deadline=5), tls=contexts)
         assert get(fetcher, server.url_for("/feed.xml")) == (200, FEED)
         fetcher.close()
         # The bundle is loaded once for the process, not parsed again for each
         # new connection (from a new Fetcher here): what the file says now is
         # not read.
         trustme.CA().cert_pem.write_to_path(str(trusted_bundle))
-        again = Fetcher(FetchConfig(timeout=2, deadline=5))
+        again = Fetcher(FetchConfig(timeout=2, deadline=5), tls=contexts)
         assert get(again, server.url_for("/feed.xml")) == (200, FEED)
         again.close()
     finally:

@@ -27,7 +27,7 @@ SPEC = FeedSpec(
 
 
 def _unique_updated(items: list[Item]) -> list[Item]:
-    """Give each item its own ``updated`` (the store guarantees this; see TimeSlots)."""
+    """Give each item its own ``updated``, so the round trip can check the order of times."""
     base = max((i.published for i in items), default=None)
     return [replace(i, updated=base + timedelta(seconds=n)) for n, i in enumerate(items) if base]
 

@@ -16,9 +16,9 @@ from werkzeug import Request, Response
 from feeds.config import Config
 from feeds.decide import BACKOFF_BASE
 from feeds.model import SourceState
-from feeds.sources import update
 from feeds.sources.prepare import ParseFailure, PrepareJob
-from feeds.sources.update import RefreshReport, refresh_sources
+from feeds.sources.update import RefreshReport, Updater, refresh_sources
+from feeds.sources.workers import ParserPool
 from store import Store
 from tests.conftest import NOW
 from tests.remote_helpers import REMOTE, SteppingClock, config_with_sources, http_date, rss
@@ -194,7 +194,7 @@ def test_categories_the_source_maps_file_entries_in_their_sections(
 
 
 def test_a_parser_process_that_dies_fails_only_the_sources_it_held(
-    httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock, monkeypatch: pytest.MonkeyPatch
+    httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock
 ) -> None:
     class DyingParser:
         """Stands in for a parser process: the first body kills it."""
@@ -211,12 +211,12 @@ def test_a_parser_process_that_dies_fails_only_the_sources_it_held(
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(update, "PARSER_PROCESS_MIN_JOBS", 1)
-    monkeypatch.setattr(update.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(update, "ParserProcess", DyingParser)
     httpserver.expect_request("/feed.xml").respond_with_data(gazette(), content_type=RSS)
     sources = [{"name": n, "url": httpserver.url_for("/feed.xml"), "section": "world"} for n in ("a", "b")]
-    report = refresh(store, config_with_sources(project, sources), clock)
+    config = config_with_sources(project, sources)
+    # One parser process, used from the first fetch on: the fake dies with its first body.
+    with Updater(config.fetch, parsers=ParserPool(1, min_jobs=1, start=DyingParser)) as updater:
+        report = updater.refresh(store, config, clock)
     statuses = sorted((r.status, r.error and "parser process" in r.error) for r in report.results)
     assert statuses == [("error", True), ("updated", None)]  # the second was parsed in the writer
 
@@ -615,14 +615,17 @@ def test_the_per_host_limit_holds_across_concurrent_runs(
             fetch="workers = 4\nper_host = 1",
         )
         reports: list[RefreshReport] = []
-        runs = [
-            threading.Thread(target=lambda n=name: reports.append(refresh(store, config, clock, names=[n])))
-            for name in ("a", "b")
-        ]
-        for run in runs:
-            run.start()
-        for run in runs:
-            run.join(30)
+        with Updater(config.fetch) as updater:  # the process's, as the daemon's jobs share it
+            runs = [
+                threading.Thread(
+                    target=lambda n=name: reports.append(updater.refresh(store, config, clock, [n]))
+                )
+                for name in ("a", "b")
+            ]
+            for run in runs:
+                run.start()
+            for run in runs:
+                run.join(30)
     finally:
         server.clear()
         server.stop()

@@ -65,7 +65,7 @@ class RefreshOutcome(Protocol):
 
 
 class Refresher(Protocol):
-    """``feeds.sources.update.refresh_sources``: fetches the named sources that are due."""
+    """``Updater.refresh`` (``feeds.sources.update``): fetches the named sources."""
 
     def __call__(
         self,
@@ -143,11 +143,20 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def load_refresher() -> Refresher:
-    """The remote-sources updater (imported only when sources are configured)."""
-    from feeds.sources.update import refresh_sources
+class Updates(Protocol):
+    """The process's updater: its ``refresh``, and ``close`` at the end."""
 
-    return refresh_sources
+    @property
+    def refresh(self) -> Refresher: ...
+
+    def close(self) -> None: ...
+
+
+def load_updater(config: Config) -> Updates:
+    """The process's remote-sources updater (imported only when sources are configured)."""
+    from feeds.sources.update import Updater
+
+    return Updater(config.fetch)
 
 
 class Daemon:
@@ -175,6 +184,8 @@ class Daemon:
         self.quiet = quiet
         self.max_delay = max_delay
         self._refresh = refresh
+        self._updater: Updates | None = None  # built by the first refresh, closed by stop_jobs
+        self._updater_lock = threading.Lock()
         self._monotonic = monotonic
         self._pending: Pending | None = None
         self._pending_lock = threading.Lock()
@@ -276,7 +287,7 @@ class Daemon:
     def refresh_sources(self, names: Sequence[str] | None, *, publish: bool = True) -> None:
         """Refresh the named sources (None: all); the updater skips those not due."""
         started = time.monotonic()
-        refresh = self._refresh or load_refresher()
+        refresh = self._refresh or self._own_updater().refresh
         what = f"source {names[0]}" if names and len(names) == 1 else "sources"
         try:
             report = refresh(self.store, self.config, self.clock, names)
@@ -295,6 +306,14 @@ class Daemon:
             )
         if publish:
             self.note_changes(report.changed_sections)
+
+    def _own_updater(self) -> Updates:
+        """The updater every source job shares: one fetch pool, one set of
+        Sessions, parser processes and host limits for the process."""
+        with self._updater_lock:
+            if self._updater is None:
+                self._updater = load_updater(self.config)
+            return self._updater
 
     # -- debounced publishing ----------------------------------------------
 
@@ -437,6 +456,10 @@ class Daemon:
                 if left <= 0:
                     return False
                 self._idle.wait(left)
+        with self._updater_lock:
+            if self._updater is not None:
+                self._updater.close()
+                self._updater = None
         return True
 
 

@@ -136,27 +136,32 @@ class _FeedSession(requests.Session):
 _NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
 _NO_PROXIES: dict[str, str] = {}
 
-_tls_lock = threading.Lock()
-_tls_contexts: dict[str, ssl.SSLContext] = {}
 
+class TlsContexts:
+    """Verifying contexts by CA bundle, each loaded once: one per process,
+    owned by the updater and shared by all its Fetchers."""
 
-def tls_context(ca_location: str) -> ssl.SSLContext:
-    """The process's verifying context for a CA bundle file or directory, made once.
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._contexts: dict[str, ssl.SSLContext] = {}
 
-    urllib3's own settings (TLS 1.2 and up, its ciphers), certificates
-    required and host names checked, as on every connection it makes itself.
-    """
-    with _tls_lock:
-        context = _tls_contexts.get(ca_location)
-        if context is None:
-            context = urllib3.util.ssl_.create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-            context.check_hostname = True
-            if Path(ca_location).is_dir():
-                context.load_verify_locations(capath=ca_location)
-            else:
-                context.load_verify_locations(cafile=ca_location)
-            _tls_contexts[ca_location] = context
-        return context
+    def get(self, ca_location: str) -> ssl.SSLContext:
+        """The verifying context for a CA bundle file or directory.
+
+        urllib3's own settings (TLS 1.2 and up, its ciphers), certificates
+        required and host names checked, as on every connection it makes itself.
+        """
+        with self._lock:
+            context = self._contexts.get(ca_location)
+            if context is None:
+                context = urllib3.util.ssl_.create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+                context.check_hostname = True
+                if Path(ca_location).is_dir():
+                    context.load_verify_locations(capath=ca_location)
+                else:
+                    context.load_verify_locations(cafile=ca_location)
+                self._contexts[ca_location] = context
+            return context
 
 
 class _TLSAdapter(requests.adapters.HTTPAdapter):
@@ -186,10 +191,18 @@ class _TLSAdapter(requests.adapters.HTTPAdapter):
 
 
 class Fetcher:
-    """Conditional GETs with limits; one per thread."""
+    """Conditional GETs with limits; one per thread.
 
-    def __init__(self, config: FetchConfig) -> None:
+    ``tls`` and ``watchdog`` are the process's (``HttpRetriever`` hands every
+    Fetcher the same ones); a Fetcher made alone gets its own.
+    """
+
+    def __init__(
+        self, config: FetchConfig, *, tls: TlsContexts | None = None, watchdog: Watchdog | None = None
+    ) -> None:
         self.config = config
+        self.watchdog = watchdog or Watchdog()
+        self._own_watchdog = watchdog is None
         self.timeout = (config.timeout, config.timeout)  # connect, read
         self.session = _FeedSession()
         self.session.trust_env = False  # the environment is read here, once
@@ -203,7 +216,7 @@ class Fetcher:
         self.verify = ca_bundle or requests.utils.DEFAULT_CA_BUNDLE_PATH  # requests' own: certifi's
         adapter: requests.adapters.HTTPAdapter
         try:
-            adapter = _TLSAdapter(tls_context(self.verify), pool_maxsize=1, max_retries=0)
+            adapter = _TLSAdapter((tls or TlsContexts()).get(self.verify), pool_maxsize=1, max_retries=0)
         except (OSError, ssl.SSLError):
             # A bundle that cannot be read fails each HTTPS fetch, naming it,
             # as requests does; plain HTTP sources still work.
@@ -219,6 +232,8 @@ class Fetcher:
 
     def close(self) -> None:
         self.session.close()
+        if self._own_watchdog:
+            self.watchdog.close()
 
     def fetch(self, request: FetchRequest) -> FetchResult:
         """GET the feed; FetchError (GoneError, RetryLaterError) on any failure."""
@@ -303,7 +318,7 @@ class Fetcher:
             raise FetchError(f"body of {declared} bytes is over the {limit}-byte limit", subject=name)
         # A server trickling bytes never trips the read timeout; the watchdog
         # cuts the connection when the total deadline passes.
-        watch = _WATCHDOG.watch(deadline, response)
+        watch = self.watchdog.watch(deadline, response)
         chunks: list[bytes] = []
         size = 0
         try:
@@ -319,15 +334,16 @@ class Fetcher:
                 raise FetchError(f"took longer than {self.config.deadline:g}s", subject=name) from e
             raise
         finally:
-            _WATCHDOG.cancel(watch)
+            self.watchdog.cancel(watch)
         return b"".join(chunks)
 
 
-class _Watchdog:
+class Watchdog:
     """One thread that cuts the responses still being read at their deadline.
 
     A ``threading.Timer`` per body cost a thread start per fetch, a thousand
-    in a refresh of a thousand feeds; here a watch is a heap entry.
+    in a refresh of a thousand feeds; here a watch is a heap entry. One per
+    process (the updater's), started with its first watch.
     """
 
     def __init__(self) -> None:
@@ -335,6 +351,13 @@ class _Watchdog:
         self._sequence = itertools.count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """End the thread; responses still watched are no longer cut."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
 
     def watch(self, deadline: float, response: requests.Response) -> list[Any]:
         entry = [deadline, next(self._sequence), response]
@@ -353,14 +376,44 @@ class _Watchdog:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._watches or self._watches[0][0] > time.monotonic():
+                while not self._closed and (not self._watches or self._watches[0][0] > time.monotonic()):
                     self._wake.wait(self._watches[0][0] - time.monotonic() if self._watches else None)
+                if self._closed:
+                    return
                 response = heapq.heappop(self._watches)[2]
             if response is not None:
                 _cut(response)
 
 
-_WATCHDOG = _Watchdog()
+class HttpRetriever:
+    """The ``Retriever`` over HTTP: a Fetcher (a Session) per calling thread,
+    all sharing one TLS context cache and one deadline watchdog. Built once
+    per process by the updater; safe to call from any thread."""
+
+    def __init__(self, config: FetchConfig) -> None:
+        self.config = config
+        self.tls = TlsContexts()
+        self.watchdog = Watchdog()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._fetchers: list[Fetcher] = []
+
+    def fetch(self, request: FetchRequest) -> FetchResult:
+        """GET one feed with this thread's Session; FetchError on any failure."""
+        fetcher: Fetcher | None = getattr(self._local, "fetcher", None)
+        if fetcher is None:
+            fetcher = self._local.fetcher = Fetcher(self.config, tls=self.tls, watchdog=self.watchdog)
+            with self._lock:
+                self._fetchers.append(fetcher)
+        return fetcher.fetch(request)
+
+    def close(self) -> None:
+        """Close every Session and stop the watchdog."""
+        with self._lock:
+            fetchers, self._fetchers = self._fetchers, []
+        for fetcher in fetchers:
+            fetcher.close()
+        self.watchdog.close()
 
 
 def _drain(response: requests.Response) -> bool:

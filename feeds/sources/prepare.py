@@ -45,7 +45,6 @@ from feeds.sources.formats import (
 )
 
 if TYPE_CHECKING:  # the parser processes load this module; they need no store
-    from feeds.timeslots import TimeSlots
     from store.sources import RemoteMatches
 
 log = logging.getLogger(__name__)
@@ -220,7 +219,6 @@ def plan_source_writes(
     target: SourceTarget,
     entries: Sequence[RemoteEntry],
     matches: RemoteMatches,
-    slots: TimeSlots,
     now: datetime,
 ) -> SourcePlan:
     """The writes entries of one feed need, given the stored items they may match."""
@@ -244,9 +242,9 @@ def plan_source_writes(
         item: Item | None
         known_hash = None
         if existing is None:
-            item, known_hash = new_item(entry, slots, now), entry.content_hash
+            item, known_hash = new_item(entry, now), entry.content_hash
         elif owns(existing, target.name, entry):
-            item = changed_item(existing, entry, slots, now)
+            item = changed_item(existing, entry, now)
         else:
             item = None
         if item is not None:
@@ -298,9 +296,10 @@ def owns(item: Item, source: str, entry: RemoteEntry) -> bool:
     return not others or not mine or min(mine) <= min(others)
 
 
-def new_item(entry: RemoteEntry, slots: TimeSlots, now: datetime) -> Item:
-    """A story first seen now: published on its own date (else now), on a free millisecond."""
-    moment = slots.claim(entry_published(entry.date, now))
+def new_item(entry: RemoteEntry, now: datetime) -> Item:
+    """A story first seen now: published on its own date (else now). Entries
+    sharing a time keep it: feeds order ties by id, never by inventing time."""
+    moment = entry_published(entry.date, now)
     return Item(
         id=entry.item_id,
         key=entry.folded,
@@ -318,7 +317,7 @@ def new_item(entry: RemoteEntry, slots: TimeSlots, now: datetime) -> Item:
     )
 
 
-def changed_item(existing: Item, entry: RemoteEntry, slots: TimeSlots, now: datetime) -> Item | None:
+def changed_item(existing: Item, entry: RemoteEntry, now: datetime) -> Item | None:
     """The owner's new version of a stored item, or None when a reader would see no change.
 
     ``published`` never moves (an undated entry keeps its first-seen time);
@@ -338,7 +337,7 @@ def changed_item(existing: Item, entry: RemoteEntry, slots: TimeSlots, now: date
     )
     if candidate.content_hash() == existing.content_hash():
         return None
-    return replace(candidate, updated=slots.claim(max(now, existing.updated)))
+    return replace(candidate, updated=max(now, existing.updated))
 
 
 def _has_origin(item: Item, source: str) -> bool:

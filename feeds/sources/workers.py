@@ -27,7 +27,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from queue import SimpleQueue
-from typing import IO
+from typing import IO, Protocol
 
 from feeds.sources.prepare import ParseFailure, PrepareJob, RemoteFeed, prepare_feed
 
@@ -118,6 +118,68 @@ class ParserProcess:
             status = self._child.wait()
             for done in lost:
                 done(ParseFailure(f"parser process exited (status {status})"))
+
+
+class Parser(Protocol):
+    """What the updater uses of a parser process (tests give it small fakes)."""
+
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def pending(self) -> int: ...
+    def submit(self, job: PrepareJob, done: Done) -> bool: ...
+    def close(self) -> None: ...
+
+
+class ParserPool:
+    """The process's parser processes: started when a run is big enough to
+    gain from them, kept for the next runs, closed with the updater.
+
+    ``count`` processes (the CLI and daemon pass one per core but the
+    writer's) for runs of at least ``min_jobs`` fetches; below that, parsing
+    in the writer beats starting processes. ``start`` makes one (a
+    ``ParserProcess``; tests inject fakes).
+    """
+
+    def __init__(
+        self,
+        count: int,
+        *,
+        min_jobs: int = 8,
+        ahead: int = 8,
+        start: Callable[[], Parser] = ParserProcess,
+    ) -> None:
+        self.count = count
+        self.min_jobs = min_jobs
+        self.ahead = ahead  # bodies queued per process; the writer parses any beyond
+        self._start = start
+        self._parsers: list[Parser] = []
+        self._lock = threading.Lock()
+
+    def pick(self, jobs: int, *, free: bool) -> Parser | None:
+        """The least busy process for a run of ``jobs`` fetches (a ``free`` one:
+        up, and with room), starting them on first need; None: parse here.
+        Until they are up the writer parses: a body sent now would wait out
+        their start, longer than a dozen parses."""
+        if jobs < self.min_jobs:
+            return None
+        with self._lock:
+            try:
+                while len(self._parsers) < self.count:
+                    self._parsers.append(self._start())
+            except OSError:  # no (more) to be had: the writer parses the rest
+                log.exception("cannot start parser processes")
+                self.count = len(self._parsers)
+            parsers = list(self._parsers)
+        usable = [p for p in parsers if p.ready and p.pending < self.ahead] if free else parsers
+        return min(usable, key=lambda p: p.pending, default=None)
+
+    def close(self) -> None:
+        """Let every process finish what it holds, then end it."""
+        with self._lock:
+            parsers, self._parsers = self._parsers, []
+        for parser in parsers:
+            parser.close()
 
 
 def _write_frame(stream: IO[bytes], data: bytes) -> None:

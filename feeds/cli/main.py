@@ -9,7 +9,6 @@ of the work still happens, with exit 0.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -17,11 +16,13 @@ import click
 
 from feeds import __version__
 from feeds.app import open_store, run_export, run_ingest
-from feeds.cli.common import fail, get_config
+from feeds.cli.common import fail, get_config, say
+from feeds.cli.manage import sources
 from feeds.cli.serve import serve
 from feeds.cli.sources import refresh, run_refresh, status
 from feeds.clock import system_clock
 from feeds.errors import FeedsError
+from feeds.logsetup import configure_logging
 from feeds.seeds.document import decode_seed, parse_seed
 from feeds.seeds.ingest import IngestReport
 
@@ -34,16 +35,22 @@ from feeds.seeds.ingest import IngestReport
     help="Config file (default: $FEEDS_CONFIG, else ./config.toml, else built-in defaults).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details to stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="Print and log only warnings and errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text, or as one JSON object a line for log shippers.",
+)
 @click.version_option(__version__, prog_name="feeds")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, verbose: bool, quiet: bool, log_format: str) -> None:
     """Publish seed documents and remote feeds as per-section RSS, Atom and JSON feeds."""
-    ctx.ensure_object(dict)["config_path"] = config_path
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    obj = ctx.ensure_object(dict)
+    obj["config_path"] = config_path
+    obj["quiet"] = quiet and not verbose
+    configure_logging(verbose=verbose, quiet=quiet, fmt=log_format)
 
 
 @cli.command()
@@ -66,7 +73,11 @@ def parse(file: Path) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
-    """Store the items of seed files (default: every *.txt in the seeds dir)."""
+    """Store the items of seed files (default: every *.txt in the seeds dir).
+
+    Files that are not seed documents (an OPML list, a feed) are refused, by
+    name. Exits 1 when none of the files named could be stored.
+    """
     config = get_config(ctx)
     try:
         with open_store(config) as store:
@@ -74,6 +85,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     except FeedsError as e:
         fail(e)
     _print_ingest(report)
+    if paths and len(report.errors) == len(report.files):
+        sys.exit(1)  # nothing the user named could be stored
 
 
 def _print_ingest(report: IngestReport) -> None:
@@ -83,8 +96,8 @@ def _print_ingest(report: IngestReport) -> None:
             continue
         if f.warning:
             click.echo(f"seed {f.name}: warning: {f.warning}", err=True)
-        click.echo(f"seed {f.name}: {f.status}, {f.items} items")
-    click.echo(f"seeds: {len(report.files)} files, {report.written} items stored or changed")
+        say(f"seed {f.name}: {f.status}, {f.items} items")
+    say(f"seeds: {len(report.files)} files, {report.written} items stored or changed")
 
 
 @cli.command()
@@ -110,9 +123,9 @@ def export(ctx: click.Context, out_dir: Path | None, offline: bool) -> None:
     except FeedsError as e:
         fail(e)
     for s in exported.sections:
-        click.echo(f"{s.slug}: {s.items} items, {s.written} files written")
+        say(f"{s.slug}: {s.items} items, {s.written} files written")
     result = exported.result
-    click.echo(
+    say(
         f"total: {len(result.written)} files written, {len(result.unchanged)} unchanged, "
         f"{len(result.deleted)} removed, {exported.pages} item pages -> {target}"
     )
@@ -123,6 +136,7 @@ def export(ctx: click.Context, out_dir: Path | None, offline: bool) -> None:
 cli.add_command(serve)
 cli.add_command(refresh)
 cli.add_command(status)
+cli.add_command(sources)
 
 
 def main(argv: list[str] | None = None) -> int:

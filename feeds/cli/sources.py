@@ -1,13 +1,16 @@
 """`feeds refresh` and `feeds status`: remote sources on the command line.
 
-A source that fails is reported and the run goes on: `refresh` exits 0 when
-the run completed, whatever the sources did, so cron mails only when the
-program itself could not run (bad config: 2, store unusable: 1).
+A source that fails is logged as a WARNING with its reason and the run goes
+on: `refresh` exits 0 when the run completed, whatever the sources did, so
+cron mails only when the program itself could not run (bad config or an
+unknown source name: 2, store unusable: 1); `--strict` exits 1 when any
+source failed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -16,13 +19,15 @@ from typing import Any
 import click
 
 from feeds.app import open_store, run_export
-from feeds.cli.common import fail, get_config
+from feeds.cli.common import fail, get_config, say
 from feeds.clock import system_clock
 from feeds.config import Config
-from feeds.errors import FeedsError
+from feeds.errors import ConfigError, FeedsError
 from feeds.model import SourceState
 from feeds.sources.update import RefreshReport, SourceResult, refresh_sources
 from store import Store
+
+log = logging.getLogger("feeds.sources")
 
 
 @click.command()
@@ -32,25 +37,37 @@ from store import Store
     is_flag=True,
     help="Fetch every enabled source now, due or not (sources gone with 410 stay off).",
 )
+@click.option("--strict", is_flag=True, help="Exit 1 if any source failed.")
 @click.argument("names", nargs=-1)
 @click.pass_context
-def refresh(ctx: click.Context, everything: bool, names: tuple[str, ...]) -> None:
+def refresh(ctx: click.Context, everything: bool, strict: bool, names: tuple[str, ...]) -> None:
     """Fetch the due remote sources (or the NAMEs given) and regenerate the feeds that changed.
 
     Shows a progress bar on a terminal and one line per source otherwise.
-    Exits 0 when the run completed, even if some sources failed.
+    Exits 0 when the run completed, even if some sources failed (with
+    --strict: 1 if any failed); 2 for a NAME that is not configured.
     """
 
     config = get_config(ctx)
+    unknown = [n for n in names if n not in {s.name for s in config.sources}]
+    if unknown:
+        known = ", ".join(s.name for s in config.sources) or "none configured"
+        fail(ConfigError(f"no such source: {', '.join(unknown)} (sources: {known})", subject=_origin(config)))
     try:
         with open_store(config) as store:
             report = run_refresh(store, config, list(names) or None, force=everything)
             if report.changed_sections:
                 exported = run_export(store, config, config.output.dir)
                 written = len(exported.result.written)
-                click.echo(f"regenerated: {written} files written -> {config.output.dir}")
+                say(f"regenerated: {written} files written -> {config.output.dir}")
     except FeedsError as e:
         fail(e)
+    if strict and report.errors:
+        sys.exit(1)
+
+
+def _origin(config: Config) -> str:
+    return str(config.path) if config.path else "built-in config"
 
 
 def run_refresh(store: Store, config: Config, names: list[str] | None, *, force: bool) -> RefreshReport:
@@ -63,7 +80,7 @@ def run_refresh(store: Store, config: Config, names: list[str] | None, *, force:
             )
         for result in report.results:
             if result.status == "error":
-                click.echo(describe_result(result), err=True)
+                log.warning("%s", describe_result(result))
     else:
         report = refresh_sources(store, config, system_clock, names, force=force, progress=echo_result)
     print_refresh_summary(report)
@@ -71,7 +88,11 @@ def run_refresh(store: Store, config: Config, names: list[str] | None, *, force:
 
 
 def echo_result(result: SourceResult) -> None:
-    click.echo(describe_result(result), err=result.status == "error")
+    """A failure is a WARNING log line (a cron mail, a log shipper's alert); the rest is progress."""
+    if result.status == "error":
+        log.warning("%s", describe_result(result))
+    else:
+        say(describe_result(result))
 
 
 def describe_result(result: SourceResult) -> str:
@@ -97,7 +118,7 @@ def print_refresh_summary(report: RefreshReport) -> None:
     for result in report.results:
         counts[result.status] = counts.get(result.status, 0) + 1
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no sources"
-    click.echo(f"sources: {tally}; {report.items_changed} items changed")
+    say(f"sources: {tally}; {report.items_changed} items changed")
 
 
 @click.command()

@@ -296,7 +296,9 @@ class Daemon:
             return
         for result in report.results:
             detail = f": {result.error}" if result.error else ""
-            log.info(
+            # A failure is a WARNING, so `journalctl -p warning` and log alerts see it.
+            log.log(
+                logging.WARNING if result.status == "error" else logging.INFO,
                 "source %s: %s, %d items changed, %.2fs%s",
                 result.name,
                 result.status,

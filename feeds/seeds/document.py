@@ -33,6 +33,16 @@ _ASCII_BYTES = bytes(range(128))
 # next to none; binary decoded as a legacy code page is full of them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _STRAY_BYTES = "feeds.seeds.cp1254"
+# What a subscription list or a feed starts with, after an XML declaration,
+# comments or a doctype: a seed document is plain text and never does.
+_XML_PROLOGUE = re.compile(rb"^(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>]*>)*<([A-Za-z_][\w:.-]*)", re.S)
+_NOT_SEEDS = {
+    b"opml": "an OPML subscription list; add its feeds with `feeds sources import {name}`",
+    b"rss": "an RSS feed; add it as a source with `feeds sources add URL`",
+    b"rdf:RDF": "an RSS 1.0 feed; add it as a source with `feeds sources add URL`",
+    b"feed": "an Atom feed; add it as a source with `feeds sources add URL`",
+}
+_JSON_FEED = re.compile(rb'^\s*\{.*?"version"\s*:\s*"https?://jsonfeed\.org/version/', re.S)
 
 
 def _decode_stray_bytes(error: UnicodeError) -> tuple[str, int]:
@@ -50,8 +60,10 @@ def decode_seed(data: bytes, name: str) -> str:
     """The text of a seed file: UTF-8 (BOM stripped) or a detected legacy encoding.
 
     Line endings become ``\\n``. Raises ``SeedError`` naming ``name`` when the
-    bytes are not text (NUL bytes outside UTF-16, or mostly control characters).
+    bytes are not text (NUL bytes outside UTF-16, or mostly control characters)
+    or are a feed or an OPML file rather than a seed document.
     """
+    refuse_feed_documents(data, name)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data:
         text = _decode_utf16(data, name)
     else:
@@ -64,6 +76,17 @@ def decode_seed(data: bytes, name: str) -> str:
     if controls > max(2, len(text) // 100):
         raise SeedError("not a text file (control characters); cannot decode", subject=name)
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def refuse_feed_documents(data: bytes, name: str) -> None:
+    """SeedError naming ``name`` if ``data`` is an OPML file or a feed, saying what to do instead."""
+    head = data[:4096].removeprefix(codecs.BOM_UTF8)
+    match = _XML_PROLOGUE.match(head)
+    what = _NOT_SEEDS.get(match.group(1)) if match else None
+    if what is None and _JSON_FEED.match(head):
+        what = "a JSON feed; add it as a source with `feeds sources add URL`"
+    if what is not None:
+        raise SeedError(f"not a seed document: {what.format(name=name)}", subject=name)
 
 
 def _decode_utf16(data: bytes, name: str) -> str:

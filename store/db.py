@@ -29,6 +29,7 @@ from store.rows import (
     row_to_origin,
 )
 from store.schema import migrations
+from store.search import SearchMixin
 from store.sources import SourcesMixin
 
 _CHUNK = 500  # SQLite's variable limit is far above this; it keeps IN (...) lists short
@@ -45,9 +46,9 @@ class ItemVersion(NamedTuple):
     has_link: bool  # items with a link of their own get no page
 
 
-class Store(SourcesMixin):
+class Store(SourcesMixin, SearchMixin):
     """Items, their provenance and ingest bookkeeping in one SQLite file
-    (remote source state and lookups: ``store.sources``)."""
+    (remote source state and lookups: ``store.sources``; search: ``store.search``)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

@@ -103,3 +103,21 @@ def _sources(db: Database) -> None:
     )
     # Every new remote item claims a unique `updated`, looked up by day.
     db.table("items").create_index(["updated"])
+
+
+@migrations(name="0003_items_search", transactional=False)
+def _items_search(db: Database) -> None:
+    # Full-text search over what a reader reads (feeds search, /search.*): an
+    # FTS5 index with the items table as its content, kept in step by the
+    # insert/update/delete triggers sqlite-utils writes, so every writer and
+    # every deletion updates it in the same transaction. remove_diacritics
+    # lets "turkiye" find "Türkiye". enable_fts runs a script (which commits),
+    # hence a non-transactional migration; replace=True makes a rerun after
+    # a crash rebuild the index rather than fail.
+    db.table("items").enable_fts(
+        ["title", "summary", "body", "content_html"],
+        fts_version="FTS5",
+        create_triggers=True,
+        tokenize="unicode61 remove_diacritics 2",
+        replace=True,
+    )

@@ -18,6 +18,7 @@ from feeds import __version__
 from feeds.app import open_store, run_export, run_ingest
 from feeds.cli.common import fail, get_config, say
 from feeds.cli.manage import sources
+from feeds.cli.search import search
 from feeds.cli.serve import serve
 from feeds.cli.sources import refresh, run_refresh, status
 from feeds.clock import system_clock
@@ -137,6 +138,7 @@ cli.add_command(serve)
 cli.add_command(refresh)
 cli.add_command(status)
 cli.add_command(sources)
+cli.add_command(search)
 
 
 def main(argv: list[str] | None = None) -> int:

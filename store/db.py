@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,48 @@ _FEED_ALL = "SELECT * FROM items ORDER BY published DESC, id ASC LIMIT ?"
 _FEED_SECTION = "SELECT * FROM items WHERE section_slug = ? ORDER BY published DESC, id ASC LIMIT ?"
 
 
+# How long an opener waits for another process or thread that holds the write lock.
+_BUSY_SECONDS = 30.0
+
+
+def _migrate(db: Database) -> None:
+    """Bring the schema up to date, one opener at a time.
+
+    Migrations.apply reads what is applied and then writes, in separate
+    steps: two openers of a new file would both see it empty and both build
+    it, and SQLite answers the second writer of a read transaction "database
+    is locked" without waiting. BEGIN IMMEDIATE takes the write lock first
+    (waiting out the busy timeout), so the second opener finds the schema
+    built; applied migrations then nest as savepoints.
+    """
+    if not migrations.pending(db):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.execute("COMMIT")
+
+
+def _while_busy(step: Callable[[], object]) -> None:
+    """Run ``step``, again while SQLite reports the file locked: switching
+    a new file to WAL needs it to itself, and SQLite may refuse that at once
+    rather than call the busy handler."""
+    deadline = time.monotonic() + _BUSY_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as e:
+            if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 class ItemVersion(NamedTuple):
     """What a permalink page depends on, read without loading the item."""
 
@@ -56,17 +99,17 @@ class Store(SourcesMixin, SearchMixin):
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+            conn = sqlite3.connect(str(path), check_same_thread=False, timeout=_BUSY_SECONDS)
             self.db = Database(conn)
             self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute(f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
             if str(path) != ":memory:":
-                self.db.enable_wal()
+                _while_busy(self.db.enable_wal)
                 # In WAL mode NORMAL is still crash-safe (a power cut may lose the
                 # last commits, never corrupt); FULL's fsync per commit made a
                 # refresh of 1,000 sources, one transaction each, disk-bound.
                 self.db.execute("PRAGMA synchronous = NORMAL")
-            migrations.apply(self.db)
+            _while_busy(lambda: _migrate(self.db))
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the store: {e}", subject=str(path)) from e
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -75,3 +76,25 @@ def test_unopenable_store_names_the_file(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="file"):
         Store(blocker / "feeds.db")
+
+
+def test_a_new_store_opened_by_eight_threads_at_once_opens_in_all(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    start = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            Store(path).close()
+        except BaseException as e:  # collected: a thread's exception is lost otherwise
+            failures.append(e)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    with Store(path) as store:
+        assert store.count_items() == 0

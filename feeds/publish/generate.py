@@ -125,12 +125,16 @@ def _xml_or_none(text: str | None) -> str | None:
 
 
 def primary_origin(item: Item) -> Origin | None:
-    """The remote source an item is credited to: the first that brought it."""
-    remote = [o for o in item.origins if o.kind == "source" and o.url]
-    if not remote:
+    """The remote source an item is credited to: the first that brought it.
+
+    None when a seed brought it first (or at once with a source): the story
+    is then ours, and a remote copy that came later adds provenance only.
+    """
+    if not item.origins:
         return None
     far_past = datetime.min.replace(tzinfo=UTC)
-    return min(remote, key=lambda o: (o.first_seen or far_past, o.name))
+    first = min(item.origins, key=lambda o: (o.first_seen or far_past, o.kind != "seed", o.name))
+    return first if first.kind == "source" and first.url else None
 
 
 class _NoFeedExtension(BaseExtension):

@@ -98,7 +98,7 @@ class FetchRequest:
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    status: int  # 200 (a body) or 304 (not modified)
+    status: int  # a 2xx with a body; 204 (no entries) or 304 (not modified) without
     url: str  # where the body came from, after redirects
     permanent_url: str | None  # the new home a 301/308 chain named, if any
     body: bytes | None  # None for 304
@@ -256,7 +256,10 @@ class Fetcher:
             read = False  # to its end: the connection may then serve the next request
             try:
                 status = response.status_code
-                if status != 200:
+                # Any 2xx but 204 carries the feed (a 203 from a transforming proxy,
+                # a 201 or 226 from an odd server); everything else is drained.
+                has_body = 200 <= status < 300 and status != 204
+                if not has_body:
                     read = _drain(response)
                 if status in REDIRECTS and response.headers.get("location"):
                     url = urljoin(url, response.headers["location"])
@@ -264,8 +267,8 @@ class Fetcher:
                     permanent = url if only_permanent else permanent
                     continue
                 headers = {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers}
-                if status == 304:
-                    return FetchResult(304, url, permanent, None, headers)
+                if status in (204, 304):  # no content: no entries, or none changed
+                    return FetchResult(status, url, permanent, None, headers)
                 _check_status(response, request.name)
                 body = self._read_body(response, request.name, deadline)
                 read = True

@@ -231,6 +231,7 @@ def _int(value: object) -> int | None:
 
 _CONTENT_NS = "{http://purl.org/rss/1.0/modules/content/}"
 _DC_NS = "{http://purl.org/dc/elements/1.1/}"
+_DCTERMS_NS = "{http://purl.org/dc/terms/}"
 _SY_NS = "{http://purl.org/rss/1.0/modules/syndication/}"
 _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
 _CHARSET = re.compile(r"charset=[\"']?([A-Za-z0-9._-]+)", re.I)
@@ -315,6 +316,7 @@ _ITEM_FIELDS = frozenset(
         f"{_CONTENT_NS}encoded",
         f"{_DC_NS}date",
         f"{_DC_NS}creator",
+        f"{_DCTERMS_NS}modified",
     }
 )
 
@@ -348,6 +350,7 @@ def _plain_entry(item: Any, base: str | None, utf8: bool = True) -> RawEntry:
         link = guid
     date_text = texts.get("pubDate") or texts.get(f"{_DC_NS}date")
     published = _plain_date(date_text)
+    modified = _plain_date(texts.get(f"{_DCTERMS_NS}modified"))
     content, summary = texts.get(f"{_CONTENT_NS}encoded"), texts.get("description")
     if content is None:
         content, summary = summary, None
@@ -357,8 +360,8 @@ def _plain_entry(item: Any, base: str | None, utf8: bool = True) -> RawEntry:
         title=texts.get("title"),
         summary=summary,
         content=content,
-        published=published,
-        updated=published,
+        published=published or modified,
+        updated=modified or published,
         date_text=date_text,
         author=texts.get("author") or texts.get(f"{_DC_NS}creator"),
         categories=tuple(categories),

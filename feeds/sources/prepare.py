@@ -49,8 +49,6 @@ if TYPE_CHECKING:  # the parser processes load this module; they need no store
 
 log = logging.getLogger(__name__)
 
-UNTITLED = "Untitled"
-
 
 @dataclass(frozen=True, slots=True)
 class Filing:
@@ -84,6 +82,7 @@ class RemoteEntry:
     link: str | None
     canonical_link: str | None
     date: datetime | None  # UTC; None: first-seen time applies
+    modified: datetime | None  # the publisher's own later `updated`, UTC (a correction)
     summary: str | None
     content_html: str | None
     author: str | None
@@ -145,15 +144,20 @@ def _prepare(
         if parsed is None:
             return None
         entries: dict[str, RemoteEntry] = {}
+        empty = 0
         for raw in parsed.entries:
             entry = clean_entry(raw, job.source, job.authority, job.url, job.filing)
-            entries.setdefault(entry.key, entry)  # a feed repeating an entry: the first wins
+            if entry is None:
+                empty += 1
+            else:
+                entries.setdefault(entry.key, entry)  # a feed repeating an entry: the first wins
+        warnings = [w for w in (parsed.warning, _dropped_warning(empty)) if w]
         return RemoteFeed(
             version=parsed.version,
             title=plain_text(parsed.title, MAX_TITLE),
             entries=tuple(entries.values()),
             hints=parsed.hints,
-            warning=parsed.warning,
+            warning="; ".join(warnings) or None,
         )
     except ParseError as e:
         return ParseFailure(e.message)
@@ -162,16 +166,28 @@ def _prepare(
         return ParseFailure(f"parser failed: {type(e).__name__}: {e}")
 
 
+def _dropped_warning(count: int) -> str | None:
+    if not count:
+        return None
+    if count == 1:
+        return "1 entry with no title, content or link was dropped"
+    return f"{count} entries with no title, content or link were dropped"
+
+
 def clean_entry(
     raw: RawEntry, source: str, authority: str, feed_url: str, filing: Filing | None = None
-) -> RemoteEntry:
+) -> RemoteEntry | None:
     """One raw entry as a clean record: plain-text title, safe HTML, absolute
-    links, its section and the hash of the item it makes."""
+    links, its section and the hash of the item it makes. None for an entry
+    with nothing a reader could see or follow (no title, text or link): each
+    would be an "Untitled" item, and such items from two feeds would meet."""
     base = raw.base or feed_url
     link = web_link(raw.link, base)
     content = safe_html(raw.content, base)
     summary = plain_text(raw.summary)
-    title = plain_text(raw.title, MAX_TITLE) or plain_text(raw.summary or raw.content, 80) or link or UNTITLED
+    title = plain_text(raw.title, MAX_TITLE) or plain_text(raw.summary or raw.content, 80) or link
+    if title is None:
+        return None
     key = remote_entry_key(raw.guid, link, title, raw.date_text)
     item_id = remote_item_id(authority, source, key)
     author = plain_text(raw.author, 200)
@@ -186,6 +202,7 @@ def clean_entry(
         link=link,
         canonical_link=canonical_link(link),
         date=raw.published,
+        modified=raw.updated if raw.updated and raw.published and raw.updated > raw.published else None,
         summary=summary,
         content_html=content,
         author=author,
@@ -280,6 +297,11 @@ def find_match(entry: RemoteEntry, matches: RemoteMatches, source: str, now: dat
             return item
     day = entry_published(entry.date, now).astimezone(UTC).date()
     for item in matches.by_key.get(entry.folded, ()):
+        # Titles repeat ("Morning briefing", "Live updates"): two links that
+        # differ are two stories. A title decides only where one side has
+        # no link to compare, as a seed's story has none.
+        if entry.canonical_link and item.link:
+            continue
         if item.published.astimezone(UTC).date() == day and not _other_entry_of(item, source, entry.key):
             return item
     return None
@@ -300,6 +322,7 @@ def new_item(entry: RemoteEntry, now: datetime) -> Item:
     """A story first seen now: published on its own date (else now). Entries
     sharing a time keep it: feeds order ties by id, never by inventing time."""
     moment = entry_published(entry.date, now)
+    revised = _believable(entry.modified, now)
     return Item(
         id=entry.item_id,
         key=entry.folded,
@@ -307,7 +330,7 @@ def new_item(entry: RemoteEntry, now: datetime) -> Item:
         title=entry.title,
         kind="entry",
         published=moment,
-        updated=moment,
+        updated=revised if revised and revised > moment else moment,
         section=entry.section,
         section_slug=entry.section_slug,
         link=entry.link,
@@ -321,7 +344,8 @@ def changed_item(existing: Item, entry: RemoteEntry, now: datetime) -> Item | No
     """The owner's new version of a stored item, or None when a reader would see no change.
 
     ``published`` never moves (an undated entry keeps its first-seen time);
-    ``updated`` moves to now.
+    ``updated`` moves to the publisher's own ``updated`` when it gives a
+    later one, else to now.
     """
     candidate = replace(
         existing,
@@ -337,7 +361,16 @@ def changed_item(existing: Item, entry: RemoteEntry, now: datetime) -> Item | No
     )
     if candidate.content_hash() == existing.content_hash():
         return None
-    return replace(candidate, updated=max(now, existing.updated))
+    revised = _believable(entry.modified, now)
+    wanted = revised if revised and revised > existing.updated else max(now, existing.updated)
+    return replace(candidate, updated=wanted)
+
+
+def _believable(moment: datetime | None, now: datetime) -> datetime | None:
+    """A publisher's date, unless ``entry_published`` would not believe it."""
+    if moment is None or entry_published(moment, now) != moment:
+        return None
+    return moment
 
 
 def _has_origin(item: Item, source: str) -> bool:

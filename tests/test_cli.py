@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -48,9 +49,10 @@ def test_export_publishes_every_section_and_page(project: Path) -> None:
 def test_every_feed_is_valid(project: Path) -> None:
     assert run_feeds("export", cwd=project).returncode == 0
     feeds_dir = project / "public" / "feeds"
-    for path in sorted(feeds_dir.iterdir()):
+    for path in sorted(p for p in feeds_dir.iterdir() if p.suffix != ".gz"):
         data = path.read_bytes()
         {"rss": check_rss, "atom": check_atom, "json": check_json}[path.suffix[1:]](data)
+        assert gzip.decompress(path.with_name(path.name + ".gz").read_bytes()) == data
 
 
 def test_second_run_rewrites_nothing_and_a_rebuilt_store_gives_the_same_bytes(project: Path) -> None:

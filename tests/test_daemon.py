@@ -257,7 +257,7 @@ def test_export_dir_is_kept_in_sync_with_atomic_change_only_writes(
     assert "feeds/science.atom" in now
     assert now["feeds/world.rss"] == files["feeds/world.rss"]  # untouched
     assert (out / "feeds/all.rss").read_bytes() == daemon.site.resource("feeds/all.rss").body  # type: ignore[union-attr]
-    new_pages = [f for f in now if f.startswith("items/") and f not in files]
+    new_pages = [f for f in now if f.startswith("items/") and f.endswith(".html") and f not in files]
     assert len(new_pages) == 3
     # The daemon's tree is exactly what `feeds export` writes.
     fresh = tmp_path / "fresh"

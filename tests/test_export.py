@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -58,4 +59,35 @@ def test_a_failed_write_leaves_the_old_file_and_no_debris(
     with pytest.raises(ExportError, match="No space left"):
         write_if_changed(tmp_path, "feeds/all.rss", b"new")
     assert (tmp_path / "feeds" / "all.rss").read_bytes() == b"old"
-    assert [p.name for p in (tmp_path / "feeds").iterdir()] == ["all.rss"]
+    assert sorted(p.name for p in (tmp_path / "feeds").iterdir()) == ["all.rss", "all.rss.gz"]
+
+
+def test_every_file_gets_a_deterministic_gzip_beside_it_with_its_mtime(tmp_path: Path) -> None:
+    export_files(tmp_path, [("feeds/all.rss", b"<rss/>" * 50), ("index.html", b"<html></html>")])
+    for rel in ("feeds/all.rss", "index.html"):
+        plain, packed = tmp_path / rel, tmp_path / (rel + ".gz")
+        assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
+        assert packed.stat().st_mtime_ns == plain.stat().st_mtime_ns
+    data = (tmp_path / "feeds/all.rss.gz").read_bytes()
+    assert data[4:8] == b"\0\0\0\0" and not data[3] & 0x08  # gzip mtime 0, no file name
+    other = tmp_path / "other"
+    export_files(other, [("feeds/all.rss", b"<rss/>" * 50)])
+    assert (other / "feeds/all.rss.gz").read_bytes() == data
+
+
+def test_gzip_files_follow_their_file_and_only_its_changes(tmp_path: Path) -> None:
+    export_files(tmp_path, [("feeds/all.rss", b"one"), ("feeds/old.rss", b"x")])
+    packed = tmp_path / "feeds/all.rss.gz"
+    os.utime(tmp_path / "feeds/all.rss", ns=(10**18, 10**18))
+    os.utime(packed, ns=(10**18, 10**18))
+    result = export_files(tmp_path, [("feeds/all.rss", b"one")])
+    assert result.unchanged == ["feeds/all.rss"] and result.deleted == ["feeds/old.rss"]
+    assert packed.stat().st_mtime_ns == 10**18  # untouched
+    assert not (tmp_path / "feeds/old.rss.gz").exists()
+    packed.unlink()
+    export_files(tmp_path, [("feeds/all.rss", b"one")])  # a tree exported before .gz files existed
+    assert gzip.decompress(packed.read_bytes()) == b"one"
+    assert (tmp_path / "feeds/all.rss").stat().st_mtime_ns == 10**18
+    export_files(tmp_path, [("feeds/all.rss", b"two")])
+    assert gzip.decompress(packed.read_bytes()) == b"two"
+    assert packed.stat().st_mtime_ns == (tmp_path / "feeds/all.rss").stat().st_mtime_ns != 10**18

@@ -169,3 +169,18 @@ def test_strict_refresh_exits_1_and_failures_are_warnings(httpserver: HTTPServer
     as_json = run_feeds("--log-format", "json", "refresh", "--all", cwd=project)
     records = [json.loads(line) for line in as_json.stderr.splitlines()]
     assert any(r["level"] == "WARNING" and "source broken" in r["message"] for r in records)
+
+
+def test_export_base_url_overrides_the_links_of_one_export(project: Path, tmp_path: Path) -> None:
+    out = run_feeds(
+        "export", "--offline", "--out", str(tmp_path / "cdn"), "--base-url", "https://cdn.example.org/news",
+        cwd=project,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    atom = (tmp_path / "cdn" / "feeds" / "all.atom").read_text(encoding="utf-8")
+    assert 'href="https://cdn.example.org/news/feeds/all.atom"' in atom
+    assert "127.0.0.1:8080" not in atom
+    assert run_feeds("export", "--offline", cwd=project).returncode == 0
+    assert "127.0.0.1:8080" in (project / "public" / "feeds" / "all.atom").read_text(encoding="utf-8")
+    bad = run_feeds("export", "--offline", "--base-url", "cdn.example.org", cwd=project)
+    assert bad.returncode == 2 and "--base-url" in bad.stderr and "http(s) URL" in bad.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -22,7 +23,8 @@ from feeds.cli.search import search
 from feeds.cli.serve import serve
 from feeds.cli.sources import refresh, run_refresh, status
 from feeds.clock import system_clock
-from feeds.errors import FeedsError
+from feeds.config import Config, config_from_dict
+from feeds.errors import ConfigError, FeedsError
 from feeds.logsetup import configure_logging
 from feeds.seeds.document import decode_seed, parse_seed
 from feeds.seeds.ingest import IngestReport
@@ -109,10 +111,17 @@ def _print_ingest(report: IngestReport) -> None:
     help="Output folder (default: [output] dir of the config).",
 )
 @click.option("--offline", is_flag=True, help="Publish from seeds and the store only; fetch nothing.")
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="Where this copy will be served, for its links (default: [site] base_url).",
+)
 @click.pass_context
-def export(ctx: click.Context, out_dir: Path | None, offline: bool) -> None:
-    """Ingest seeds, refresh due sources, and write every feed and page to a folder."""
+def export(ctx: click.Context, out_dir: Path | None, offline: bool, base_url: str | None) -> None:
+    """Ingest seeds, refresh due sources, and write every feed and page (each with a .gz) to a folder."""
     config = get_config(ctx)
+    if base_url is not None:
+        config = with_base_url(config, base_url)
     target = out_dir or config.output.dir
     try:
         with open_store(config) as store:
@@ -130,6 +139,15 @@ def export(ctx: click.Context, out_dir: Path | None, offline: bool) -> None:
         f"total: {len(result.written)} files written, {len(result.unchanged)} unchanged, "
         f"{len(result.deleted)} removed, {exported.pages} item pages -> {target}"
     )
+
+
+def with_base_url(config: Config, base_url: str) -> Config:
+    """``config`` publishing under ``base_url``, checked as the config's own key is."""
+    try:
+        site = config_from_dict({"site": {"base_url": base_url}}, "--base-url").site
+    except ConfigError as e:
+        fail(e)
+    return replace(config, site=replace(config.site, base_url=site.base_url))
 
 
 # Commands of other parts of the product register here, one line each, so

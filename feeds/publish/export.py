@@ -6,10 +6,18 @@ are already on disk is not touched at all, which keeps its mtime (and the
 ETag and Last-Modified a static server derives from it) stable. Files of
 items or sections that no longer exist are removed; nothing else in the
 folder is.
+
+Beside every file a ``.gz`` holds its bytes gzip-compressed, for nginx's
+``gzip_static``: compressed once per change, not per request. The gzip is
+deterministic (no name, mtime 0), written only when its file's bytes
+changed (or it is missing), and carries its file's mtime, so a static
+server's ``Last-Modified``/``ETag`` of either stay put across re-exports
+that change nothing. A ``.gz`` whose file is gone is removed with it.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import tempfile
 from collections.abc import Iterable
@@ -21,6 +29,7 @@ from feeds.errors import ExportError
 # The parts of the tree this program owns; only there are stale files removed.
 MANAGED = {"feeds": (".rss", ".atom", ".json"), "items": (".html",)}
 _TEMP_PREFIX = ".tmp-"
+GZIP_SUFFIX = ".gz"
 
 
 @dataclass(slots=True)
@@ -39,16 +48,31 @@ def safe_relative(rel: str) -> PurePosixPath:
 
 
 def write_if_changed(root: Path, rel: str, data: bytes) -> bool:
-    """Write ``data`` to ``root/rel`` unless the file already holds exactly it."""
+    """Write ``data`` to ``root/rel`` (and its ``.gz``) unless the file already holds exactly it."""
     target = root.joinpath(*safe_relative(rel).parts)
     try:
-        if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
-            return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(target, data)
+        unchanged = target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data
+        if not unchanged:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(target, data)
+        _write_gzip_beside(target, data, changed=not unchanged)
     except OSError as e:
         raise ExportError(f"cannot write: {e.strerror or e}", subject=str(target)) from e
-    return True
+    return not unchanged
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """The same bytes always give the same gzip: no file name, mtime 0."""
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def _write_gzip_beside(target: Path, data: bytes, *, changed: bool) -> None:
+    compressed = target.with_name(target.name + GZIP_SUFFIX)
+    stamp = target.stat()
+    if not changed and compressed.is_file() and compressed.stat().st_mtime_ns == stamp.st_mtime_ns:
+        return  # written with these bytes before (an export of a tree without .gz files writes them)
+    _atomic_write(compressed, gzip_bytes(data))
+    os.utime(compressed, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
 
 
 def _atomic_write(target: Path, data: bytes) -> None:
@@ -84,11 +108,15 @@ def prune_stale(root: Path, keep: set[str]) -> list[str]:
             continue
         for path in sorted(directory.iterdir()):
             rel = f"{folder}/{path.name}"
-            stale = path.name.startswith(_TEMP_PREFIX) or (path.suffix in suffixes and rel not in keep)
+            base = rel.removesuffix(GZIP_SUFFIX)
+            stale = path.name.startswith(_TEMP_PREFIX) or (
+                PurePosixPath(base).suffix in suffixes and base not in keep
+            )
             if stale and path.is_file():
                 try:
                     path.unlink()
                 except OSError as e:
                     raise ExportError(f"cannot remove: {e.strerror or e}", subject=str(path)) from e
-                deleted.append(rel)
+                if base == rel:  # a .gz goes with its file, unreported
+                    deleted.append(rel)
     return deleted

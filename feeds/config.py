@@ -80,6 +80,15 @@ class FetchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Fetch workers on other processes or machines (``feeds worker``), through
+    a Redis broker. Without ``broker`` the daemon fetches in-process."""
+
+    broker: str | None = None  # redis://host:port/db
+    redeliver_after: float = 60.0  # a worker silent this long has its jobs given to another
+
+
+@dataclass(frozen=True, slots=True)
 class SectionConfig:
     slug: str
     title: str | None = None
@@ -107,6 +116,7 @@ class Config:
     output: OutputConfig = OutputConfig()
     server: ServerConfig = ServerConfig()
     fetch: FetchConfig = FetchConfig()
+    cluster: ClusterConfig = ClusterConfig()
     sections: Mapping[str, SectionConfig] = field(default_factory=dict)
     sources: tuple[SourceConfig, ...] = ()
 
@@ -170,7 +180,9 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
     """Build a Config from parsed TOML, raising ConfigError for any bad key."""
     reader = _Reader(origin)
     reader.no_unknown(
-        data, "", {"site", "store", "seeds", "output", "server", "fetch", "sections", "sources"}
+        data,
+        "",
+        {"site", "store", "seeds", "output", "server", "fetch", "cluster", "sections", "sources"},
     )
     site = reader.dataclass_table(
         data,
@@ -227,6 +239,12 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
             "max_backoff": reader.duration,
         },
     )
+    cluster = reader.dataclass_table(
+        data,
+        "cluster",
+        ClusterConfig,
+        {"broker": reader.redis_url, "redeliver_after": reader.duration},
+    )
     sections = reader.sections(data.get("sections", {}))
     sources = reader.sources(data.get("sources", []))
     return Config(
@@ -236,6 +254,7 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
         output=output,
         server=server,
         fetch=fetch,
+        cluster=cluster,
         sections=sections,
         sources=sources,
     )
@@ -305,6 +324,18 @@ class _Reader:
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise self.fail(key, f"expected an http(s) URL, got {text!r}")
+        return text
+
+    def redis_url(self, value: object, key: str) -> str:
+        text = self.text(value, key).strip()
+        parts = urlsplit(text)
+        db = parts.path.lstrip("/")
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname or (db and not db.isdigit()):
+            raise self.fail(key, f'expected a Redis URL such as "redis://127.0.0.1:6379/0", got {text!r}')
+        try:
+            parts.port  # noqa: B018 - reading it checks it
+        except ValueError:
+            raise self.fail(key, f"bad port in {text!r}") from None
         return text
 
     def base_url(self, value: object, key: str) -> str:

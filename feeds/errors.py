@@ -72,3 +72,7 @@ class RetryLaterError(FetchError):
     ) -> None:
         super().__init__(message, subject=subject, status=status)
         self.retry_after = retry_after
+
+
+class BrokerError(FeedsError):
+    """The cluster's broker (Redis, ``[cluster] broker``) could not be reached or failed a call."""

@@ -62,3 +62,7 @@ def store(config: Config) -> Iterator[Store]:
 @pytest.fixture
 def clock() -> Callable[[], datetime]:
     return lambda: NOW
+
+
+# The cluster tests' own redis-server (a fixture; tests/redisutil.py).
+from tests.redisutil import redis_server  # noqa: E402, F401

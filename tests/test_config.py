@@ -52,6 +52,12 @@ def test_durations(text: object, seconds: float) -> None:
         ),
         ({"sections": {"World": {}}}, "a section key must be its slug"),
         ({"sections": {"world": {"colour": "red"}}}, "sections.world.colour: unknown key"),
+        ({"cluster": {"brokr": "redis://h/0"}}, "cluster.brokr: unknown key"),
+        ({"cluster": {"broker": "http://h:6379/0"}}, "cluster.broker: expected a Redis URL"),
+        ({"cluster": {"broker": "redis://h:6379/zero"}}, "cluster.broker: expected a Redis URL"),
+        ({"cluster": {"broker": "redis://h:99999/0"}}, "cluster.broker: bad port"),
+        ({"cluster": {"broker": 6379}}, "cluster.broker: expected a string"),
+        ({"cluster": {"redeliver_after": 0}}, "cluster.redeliver_after: a duration must be positive"),
     ],
 )
 def test_bad_values_name_the_key(data: dict[str, object], message: str) -> None:
@@ -99,3 +105,11 @@ def test_config_from_environment(tmp_path: Path) -> None:
     result = run_feeds("status", cwd=tmp_path, env={"FEEDS_CONFIG": str(tmp_path / "other.toml")})
     assert result.returncode == 2
     assert "other.toml: site.bogus: unknown key" in result.stderr
+
+
+def test_the_cluster_is_off_unless_a_broker_is_named() -> None:
+    assert config_from_dict({}).cluster.broker is None
+    cluster = config_from_dict(
+        {"cluster": {"broker": "redis://10.0.0.5:6380/2", "redeliver_after": "30s"}}
+    ).cluster
+    assert (cluster.broker, cluster.redeliver_after) == ("redis://10.0.0.5:6380/2", 30.0)

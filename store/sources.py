@@ -112,6 +112,12 @@ class SourcesMixin:
             columns = [c[0] for c in cursor.description]
             return [row_to_state(dict(zip(columns, r, strict=True))) for r in cursor.fetchall()]
 
+    def source_state(self: _Store, name: str) -> SourceState | None:
+        """One source's state (its item count left at 0): what a writer checks a result against."""
+        with self._guard("reading a source") as db:
+            rows = list(db["sources"].rows_where("name = ?", [name]))
+        return row_to_state(rows[0]) if rows else None
+
     def save_source_state(self: _Store, state: SourceState) -> None:
         self.save_source_states([state])
 

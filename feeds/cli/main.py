@@ -22,6 +22,7 @@ from feeds.cli.manage import sources
 from feeds.cli.search import search
 from feeds.cli.serve import serve
 from feeds.cli.sources import refresh, run_refresh, status
+from feeds.cli.worker import worker
 from feeds.clock import system_clock
 from feeds.config import Config, config_from_dict
 from feeds.errors import ConfigError, FeedsError
@@ -157,6 +158,7 @@ cli.add_command(refresh)
 cli.add_command(status)
 cli.add_command(sources)
 cli.add_command(search)
+cli.add_command(worker)
 
 
 def main(argv: list[str] | None = None) -> int:

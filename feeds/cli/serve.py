@@ -19,6 +19,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -30,6 +31,10 @@ from feeds.daemon.scheduler import Scheduler
 from feeds.daemon.service import Daemon
 from feeds.daemon.web import HttpServer, bind_socket, call_app, create_app, format_head, mount_of
 from feeds.errors import FeedsError
+from store import Store
+
+if TYPE_CHECKING:
+    from feeds.cluster.dispatch import ClusterUpdates
 
 log = logging.getLogger("feeds.daemon.service")
 
@@ -121,6 +126,19 @@ def run_daemon(config: Config, host: str, port: int, export_dir: Path | None, *,
     process.run()
 
 
+def connect_cluster(store: Store, config: Config, daemon: Daemon) -> ClusterUpdates:
+    """The daemon's side of the cluster: its source refreshes go to fetch workers."""
+    from feeds.cluster.dispatch import ClusterUpdates
+    from feeds.cluster.queue import RedisQueue
+
+    assert config.cluster.broker is not None
+    queue = RedisQueue(config.cluster.broker, redeliver_after=config.cluster.redeliver_after)
+    cluster = ClusterUpdates(store, config, system_clock, queue, daemon.note_changes)
+    daemon.use_cluster(cluster)
+    log.info("cluster: sources are fetched by workers through %s; results are stored here", queue.url)
+    return cluster
+
+
 class DaemonProcess:
     """The parts of one `feeds serve` process, started and stopped in order."""
 
@@ -133,6 +151,7 @@ class DaemonProcess:
         self.socket = bind_socket(host, port) if http else None
         self.scheduler = Scheduler(workers=min(len(config.sources), config.fetch.workers) + 2)
         self.daemon = Daemon(self.store, config, system_clock, export_dir=export_dir, timer=self.scheduler)
+        self.cluster = connect_cluster(self.store, config, self.daemon) if config.cluster.broker else None
         self.server: HttpServer | None = None
         self.error: BaseException | None = None
         # Held while the scheduler and server start, so a stop never meets them half started.
@@ -157,6 +176,8 @@ class DaemonProcess:
     def boot(self) -> None:
         """Ingest, refresh, build; then schedule the jobs and serve."""
         try:
+            if self.cluster is not None:
+                self.cluster.start()
             self.daemon.start()
             # What start-up built lives as long as the process: move it out of
             # the cyclic GC's reach, so collections triggered by per-request
@@ -190,6 +211,8 @@ class DaemonProcess:
         if self.server is not None:
             self.server.stop(timeout=STOP_GRACE)
         idle = self.daemon.stop_jobs(STOP_GRACE)
+        if self.cluster is not None:
+            self.cluster.close()  # after the result being stored, if any
         self.store.close()  # takes the store's lock: waits for a transaction in progress
         if not idle:
             # Python would wait at exit for the job threads still on the network.

@@ -137,6 +137,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     click.echo(f"items: {data['items']}")
+    if "cluster" in data:
+        from feeds.cluster.status import describe_cluster
+
+        click.echo(describe_cluster(data["cluster"]))
     for row in data["sections"]:
         click.echo(f"section {row['slug']}: {row['items']} items, newest {row['newest']}")
     for row in data["sources"]:
@@ -156,7 +160,12 @@ def status_data(store: Store, config: Config) -> dict[str, Any]:
         {"slug": s.slug, "label": s.label, "items": s.items, "newest": _time(s.newest)}
         for s in store.sections()
     ]
-    return {"items": store.count_items(), "sections": sections, "sources": sources}
+    data = {"items": store.count_items(), "sections": sections, "sources": sources}
+    if config.cluster.broker is not None:
+        from feeds.cluster.status import cluster_status
+
+        data["cluster"] = cluster_status(config, system_clock)
+    return data
 
 
 def _source_row(state: SourceState, enabled: bool, section: str | None) -> dict[str, Any]:

@@ -56,6 +56,7 @@ FORGET_WORKERS_AFTER = timedelta(days=1)
 # A handler that raises (a bug, or the broker lost for longer than the
 # handler waits) has its message tried again this many times.
 MAX_RETRIES = 5
+STOP_GRACE = 5.0  # seconds running handlers get to finish when a consumer stops
 
 Kind = Literal["jobs", "results"]
 
@@ -119,6 +120,21 @@ class TaskQueue(Protocol):
     def close(self) -> None: ...
 
 
+class _Consumer:
+    """A Dramatiq Worker, stopped once, within ``STOP_GRACE`` seconds: the
+    messages it took but did not start go back on the queue, and one still
+    running after that is redelivered later (at least once)."""
+
+    def __init__(self, worker: dramatiq.Worker) -> None:
+        self.worker = worker
+        self.stopped = False
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.worker.stop(timeout=int(STOP_GRACE * 1000))
+
+
 class _QuietConnectionErrors(logging.Filter):
     """Dramatiq logs every failed reconnect of a consumer (each 3 s, as
     CRITICAL); the daemon and the worker log one line per outage instead."""
@@ -128,11 +144,11 @@ class _QuietConnectionErrors(logging.Filter):
         return "connection error" not in message and "Restarting consumer" not in message
 
 
-def _quiet_dramatiq() -> None:
-    for name in ("dramatiq.worker.ConsumerThread", "dramatiq.worker.WorkerThread"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _QuietConnectionErrors) for f in logger.filters):
-            logger.addFilter(_QuietConnectionErrors())
+def _quiet(worker: dramatiq.Worker) -> None:
+    """Filter the loggers of a started Worker's consumers (named after their queues)."""
+    for consumer in worker.consumers.values():
+        if not any(isinstance(f, _QuietConnectionErrors) for f in consumer.logger.filters):
+            consumer.logger.addFilter(_QuietConnectionErrors())
 
 
 class RedisQueue:
@@ -162,10 +178,9 @@ class RedisQueue:
             self.broker.declare_queue(queue)
         self._take_slot = self.client.register_script(_TAKE_SLOT)
         self._sweeper: RedisBroker | None = None
-        self._workers: list[dramatiq.Worker] = []
+        self._workers: list[_Consumer] = []
         self._stop = threading.Event()
         self._keepalive: threading.Thread | None = None
-        _quiet_dramatiq()
 
     def ping(self) -> None:
         """Raise BrokerError unless Redis answers."""
@@ -196,11 +211,13 @@ class RedisQueue:
             self.broker, queues={QUEUES[kind]}, worker_threads=threads, worker_timeout=POLL_MS
         )
         worker.start()
-        self._workers.append(worker)
+        _quiet(worker)
+        consumer = _Consumer(worker)
+        self._workers.append(consumer)
         if self._keepalive is None:
             self._keepalive = threading.Thread(target=self._keep_alive, name="broker-heartbeat", daemon=True)
             self._keepalive.start()
-        return worker
+        return consumer
 
     def host_slot(
         self, host: str, limit: int, hold: float, wait: float
@@ -289,8 +306,8 @@ class RedisQueue:
     def close(self) -> None:
         """Stop consumers (their unstarted messages go back on the queue) and disconnect."""
         self._stop.set()
-        for worker in self._workers:
-            worker.stop(timeout=5000)
+        for consumer in self._workers:
+            consumer.stop()
         self._workers.clear()
         self.broker.close()
         self.client.close()

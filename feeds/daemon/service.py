@@ -76,6 +76,13 @@ class Refresher(Protocol):
     ) -> RefreshOutcome: ...
 
 
+class Cluster(Protocol):
+    """``feeds.cluster.dispatch.ClusterUpdates``: refreshes done by fetch workers."""
+
+    def refresh(self, names: Sequence[str] | None) -> None: ...
+    def health(self) -> dict[str, Any]: ...
+
+
 class Timer(Protocol):
     """Runs a function once, later; a newer call with the same key replaces a pending one."""
 
@@ -184,6 +191,7 @@ class Daemon:
         self.quiet = quiet
         self.max_delay = max_delay
         self._refresh = refresh
+        self._cluster: Cluster | None = None
         self._updater: Updates | None = None  # built by the first refresh, closed by stop_jobs
         self._updater_lock = threading.Lock()
         self._monotonic = monotonic
@@ -286,6 +294,9 @@ class Daemon:
 
     def refresh_sources(self, names: Sequence[str] | None, *, publish: bool = True) -> None:
         """Refresh the named sources (None: all); the updater skips those not due."""
+        if self._cluster is not None:  # workers fetch; their results are stored as they come
+            self._cluster.refresh(names)
+            return
         started = time.monotonic()
         refresh = self._refresh or self._own_updater().refresh
         what = f"source {names[0]}" if names and len(names) == 1 else "sources"
@@ -308,6 +319,10 @@ class Daemon:
             )
         if publish:
             self.note_changes(report.changed_sections)
+
+    def use_cluster(self, cluster: Cluster) -> None:
+        """Hand source refreshes to fetch workers ([cluster] broker) from now on."""
+        self._cluster = cluster
 
     def _own_updater(self) -> Updates:
         """The updater every source job shares: one fetch pool, one set of
@@ -418,6 +433,8 @@ class Daemon:
             "last_publish": iso(self.last_publish),
             "sources": sources,
         }
+        if self._cluster is not None:
+            body["cluster"] = self._cluster.health()
         return 200, json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
 
     # -- stopping -------------------------------------------------------------

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,17 +20,11 @@ from sqlite_utils import Database
 
 from feeds.errors import StoreError
 from feeds.model import Item, ItemWrite, Origin, SectionInfo, SeedFile
-from store.rows import (
-    format_time,
-    item_to_row,
-    origin_to_row,
-    parse_time,
-    row_to_item,
-    row_to_origin,
-)
+from store.rows import format_time, parse_time, row_to_item, row_to_origin
 from store.schema import migrations
 from store.search import SearchMixin
 from store.sources import SourcesMixin
+from store.writes import write_items, write_origins
 
 _CHUNK = 500  # SQLite's variable limit is far above this; it keeps IN (...) lists short
 _FEED_ALL = "SELECT * FROM items ORDER BY published DESC, id ASC LIMIT ?"
@@ -178,8 +171,8 @@ class Store(SourcesMixin, SearchMixin):
         change but were seen again somewhere: provenance only.
         """
         with self.transaction("writing items") as db:
-            self._write_items(db, writes)
-            self._write_origins(db, list(sightings))
+            write_items(db, writes)
+            write_origins(db, sightings)
             if seed_files:
                 db.table("seed_files").upsert_all(
                     [
@@ -194,35 +187,6 @@ class Store(SourcesMixin, SearchMixin):
                     ],
                     pk="name",
                 )
-
-    def _write_items(self, db: Database, writes: Sequence[ItemWrite]) -> None:
-        ids = [w.item.id for w in writes]
-        first_seen = {
-            row["id"]: parse_time(row["first_seen"]) for row in self._rows_where_in("items", "id", ids)
-        }
-        rows = [
-            item_to_row(w.item, w.canonical_link, first_seen.get(w.item.id, w.item.updated)) for w in writes
-        ]
-        if rows:
-            db.table("items").upsert_all(rows, pk="id")
-        self._write_origins(db, [(w.item.id, o) for w in writes for o in w.origins])
-
-    def _write_origins(self, db: Database, origins: Sequence[tuple[str, Origin]]) -> None:
-        origin_rows = [origin_to_row(item_id, o) for item_id, o in origins]
-        if origin_rows:
-            # Keep the first sighting; refresh everything else.
-            db.conn.executemany(
-                """
-                INSERT INTO origins (item_id, kind, name, url, title, entry_id, first_seen, last_seen)
-                VALUES (:item_id, :kind, :name, :url, :title, :entry_id, :first_seen, :last_seen)
-                ON CONFLICT (item_id, kind, name) DO UPDATE SET
-                    url = excluded.url, title = excluded.title,
-                    entry_id = coalesce(excluded.entry_id, origins.entry_id),
-                    first_seen = coalesce(origins.first_seen, excluded.first_seen),
-                    last_seen = coalesce(excluded.last_seen, origins.last_seen)
-                """,
-                origin_rows,
-            )
 
     def feed_items(self, section_slug: str | None, limit: int) -> list[Item]:
         """Newest ``limit`` items of a section (None: every item), in feed order."""
@@ -268,13 +232,6 @@ class Store(SourcesMixin, SearchMixin):
             SectionInfo(slug=r[0], label=r[1], items=r[2], newest=parse_time(r[3]) if r[3] else None)
             for r in rows
         ]
-
-    def updated_times_between(self, start: datetime, end: datetime) -> set[datetime]:
-        """Every item ``updated`` time in [start, end): what a new time must avoid."""
-        sql = "SELECT updated FROM items WHERE updated >= ? AND updated < ?"
-        with self._guard("reading item times") as db:
-            rows = db.execute(sql, [format_time(start), format_time(end)]).fetchall()
-        return {parse_time(r[0]) for r in rows}
 
     def count_items(self) -> int:
         with self._guard("counting items") as db:

@@ -121,3 +121,10 @@ def _items_search(db: Database) -> None:
         tokenize="unicode61 remove_diacritics 2",
         replace=True,
     )
+
+
+@migrations(name="0004_no_updated_index")
+def _no_updated_index(db: Database) -> None:
+    # Items no longer claim a unique `updated` (times are the source's own),
+    # so nothing looks items up by it; the index only cost every write.
+    db.execute("DROP INDEX IF EXISTS idx_items_updated")

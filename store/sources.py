@@ -11,13 +11,13 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
 from sqlite_utils import Database
 
 from feeds.model import Item, ItemWrite, SourceState
-from store.rows import format_time, item_to_row, origin_to_row, parse_time
+from store.rows import format_time, parse_time
+from store.writes import updates_of, upsert, write_items
 
 _TIMES = ("last_attempt", "last_success", "backoff_until", "next_due")
 
@@ -91,7 +91,6 @@ class _Store(Protocol):
 
     def _guard(self, doing: str) -> AbstractContextManager[Database]: ...
     def transaction(self, doing: str = ...) -> AbstractContextManager[Database]: ...
-    def _write_items(self, db: Database, writes: Sequence[ItemWrite]) -> None: ...
     def _rows_where_in(self, table: str, column: str, values: Iterable[str]) -> list[dict[str, Any]]: ...
     def _with_origins(self, rows: list[dict[str, Any]]) -> list[Item]: ...
     def save_source_states(self, states: Sequence[SourceState]) -> None: ...
@@ -125,14 +124,13 @@ class SourcesMixin:
         """Store states that came with no item changes, in one transaction."""
         if states:
             with self.transaction("saving source states") as db:
-                _upsert_states(db, states)
+                upsert_states(db, states)
 
     def write_source(self: _Store, state: SourceState, writes: Sequence[ItemWrite]) -> None:
         """One source's refresh, atomically: its items, their origins and its state."""
         with self.transaction(f"writing source {state.name}") as db:
-            if writes:
-                _write_remote_items(db, writes)
-            _upsert_states(db, [state])
+            write_items(db, writes)
+            upsert_states(db, [state])
 
     def source_entries(self: _Store, source: str) -> dict[str, StoredEntry]:
         """Every entry ``source`` brought, by entry key: its item and that item's
@@ -171,53 +169,8 @@ class SourcesMixin:
         return matches
 
 
-def _upsert_states(db: Database, states: Sequence[SourceState]) -> None:
-    rows = [state_to_row(s) for s in states]
-    _upsert(db, "sources", rows, _updates_of(tuple(rows[0]), ("name",)), "name")
-
-
-def _write_remote_items(db: Database, writes: Sequence[ItemWrite]) -> None:
-    rows = [item_to_row(w.item, w.canonical_link, w.item.updated, w.content_hash) for w in writes]
-    _upsert(db, "items", rows, _updates_of(tuple(rows[0]), ("id", "first_seen")), "id")
-    origins = [origin_to_row(w.item.id, o) for w in writes for o in w.origins]
-    if origins:
-        _upsert(db, "origins", origins, _ORIGIN_UPDATES, "item_id, kind, name")
-
-
-# Rows go in as multi-row INSERT ... VALUES (...), (...) upserts: executemany
-# steps SQLite once per row and releases the GIL around every step, and with
-# fetch threads waiting for it the writer then waits to get it back, up to a
-# switch interval (5 ms) a row. sqlite-utils' upsert_all, before that, also
-# read the schema on every call. A cold refresh writes 50,000 items.
-_ROWS_PER_STATEMENT = 100
-# The first sighting of an origin stays; everything else is refreshed.
-_ORIGIN_UPDATES = """
-    url = excluded.url, title = excluded.title,
-    entry_id = coalesce(excluded.entry_id, origins.entry_id),
-    first_seen = coalesce(origins.first_seen, excluded.first_seen),
-    last_seen = coalesce(excluded.last_seen, origins.last_seen)
-"""
-
-
-def _upsert(db: Database, table: str, rows: Sequence[dict[str, Any]], updates: str, key: str) -> None:
-    columns = tuple(rows[0])
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        chunk = rows[start : start + _ROWS_PER_STATEMENT]
-        sql = _upsert_sql(table, columns, len(chunk), updates, key)
-        db.conn.execute(sql, [row[c] for row in chunk for c in columns])
-
-
-@lru_cache(maxsize=512)
-def _upsert_sql(table: str, columns: tuple[str, ...], count: int, updates: str, key: str) -> str:
-    """INSERT of ``count`` rows that updates the rows already there. Names
-    come from our own row dicts, never from input."""
-    row = "(" + ",".join("?" * len(columns)) + ")"
-    names = ", ".join(f"[{c}]" for c in columns)
-    values = ",".join([row] * count)
-    return f"INSERT INTO [{table}] ({names}) VALUES {values} ON CONFLICT ({key}) DO UPDATE SET {updates}"  # noqa: S608
-
-
-@lru_cache(maxsize=8)
-def _updates_of(columns: tuple[str, ...], kept: tuple[str, ...]) -> str:
-    """``SET`` clause replacing every column but the ``kept`` ones."""
-    return ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c not in kept)
+def upsert_states(db: Database, states: Sequence[SourceState]) -> None:
+    """Insert or replace source states."""
+    if states:
+        rows = [state_to_row(s) for s in states]
+        upsert(db, "sources", rows, updates_of(tuple(rows[0]), ("name",)), "name")

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from feeds.errors import ParseError
-from feeds.model import Item, ItemWrite, Origin, content_hash
+from feeds.model import Item, Origin, content_hash
 from feeds.normalise import (
     canonical_link,
     entry_published,
@@ -34,6 +34,7 @@ from feeds.normalise import (
     remote_item_slug,
     web_link,
 )
+from feeds.plan import ItemPlanner, WritePlan
 from feeds.sanitise import MAX_TITLE, plain_text, safe_html
 from feeds.sources.formats import (
     FeedHints,
@@ -225,23 +226,14 @@ class SourceTarget:
     feed_title: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class SourcePlan:
-    writes: tuple[ItemWrite, ...]
-    changed_sections: frozenset[str]
-    items_changed: int  # new items plus items whose content changed
-
-
 def plan_source_writes(
     target: SourceTarget,
     entries: Sequence[RemoteEntry],
     matches: RemoteMatches,
     now: datetime,
-) -> SourcePlan:
+) -> WritePlan:
     """The writes entries of one feed need, given the stored items they may match."""
-    writes: list[ItemWrite] = []
-    changed: set[str] = set()
-    count = 0
+    planner = ItemPlanner()
     used: set[str] = set()
     for entry in entries:
         origin = Origin(
@@ -256,31 +248,23 @@ def plan_source_writes(
         existing = find_match(entry, matches, target.name, now)
         if existing is not None and existing.id in used:
             continue  # two entries of one feed met the same stored story
-        item: Item | None
-        known_hash = None
         if existing is None:
-            item, known_hash = new_item(entry, now), entry.content_hash
-        elif owns(existing, target.name, entry):
-            item = changed_item(existing, entry, now)
-        else:
-            item = None
-        if item is not None:
-            count += 1
-            changed.update(s for s in ("all", item.section_slug, existing and existing.section_slug) if s)
-        elif existing is not None and not _has_origin(existing, target.name):
-            item = existing  # provenance only; the output now names this source too
-            changed.update(s for s in ("all", existing.section_slug) if s)
-        if item is not None:
-            used.add(item.id)
-            writes.append(
-                ItemWrite(
-                    item=item,
-                    canonical_link=entry.canonical_link,
-                    origins=(origin,),
-                    content_hash=known_hash,
-                )
+            planner.store(
+                new_item(entry, now),
+                None,
+                (origin,),
+                canonical_link=entry.canonical_link,
+                content_hash=entry.content_hash,
             )
-    return SourcePlan(tuple(writes), frozenset(changed), count)
+        elif owns(existing, target.name, entry) and (changed := changed_item(existing, entry, now)):
+            planner.store(changed, existing, (origin,), canonical_link=entry.canonical_link)
+        elif not _has_origin(existing, target.name):
+            # Provenance only; the output now names this source too.
+            planner.credit(existing, (origin,), canonical_link=entry.canonical_link)
+        else:
+            continue
+        used.add(existing.id if existing is not None else entry.item_id)
+    return planner.plan()
 
 
 def find_match(entry: RemoteEntry, matches: RemoteMatches, source: str, now: datetime) -> Item | None:

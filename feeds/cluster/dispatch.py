@@ -97,6 +97,8 @@ class ClusterUpdates:
         self.last_error: str | None = None
         self.generation: str | None = None
         self.stats: QueueStats | None = None
+        self.results_taken = 0
+        self.writer_seconds = 0.0  # spent storing results: the single writer's load
         self.monitor = threading.Thread(target=self._monitor, name="cluster-monitor", daemon=True)
 
     def start(self) -> None:
@@ -158,11 +160,18 @@ class ClusterUpdates:
 
     def apply(self, body: dict[str, Any]) -> None:
         """Store one result unless it is stale; log one line about it."""
+        started = self.monotonic()
         try:
             prepared = from_message(field_of(body, "result", "result"), PreparedResult, "result")
+            self._store(prepared, body)
         except MessageError as e:
             log.error("cluster: dropped a malformed result: %s", e)
-            return
+        finally:
+            with self.lock:
+                self.results_taken += 1
+                self.writer_seconds += self.monotonic() - started
+
+    def _store(self, prepared: PreparedResult, body: dict[str, Any]) -> None:
         token, worker = body.get("token"), body.get("worker")
         source = self.sources.get(prepared.name)
         stored = self.store.source_state(prepared.name)
@@ -267,13 +276,13 @@ class ClusterUpdates:
     def health(self) -> dict[str, Any]:
         """The cluster as /healthz shows it (figures from the monitor's last round)."""
         with self.lock:
-            outstanding = len(self.outstanding)
-            ok, error = self.down_since is None, self.last_error
-        body: dict[str, Any] = {
-            "broker": self.queue.url,
-            "ok": ok,
-            "error": error,
-            "outstanding": outstanding,
-        }
+            body: dict[str, Any] = {
+                "broker": self.queue.url,
+                "ok": self.down_since is None,
+                "error": self.last_error,
+                "outstanding": len(self.outstanding),
+                "results_taken": self.results_taken,
+                "writer_seconds": round(self.writer_seconds, 3),  # the single writer's load
+            }
         body.update(stats_json(self.stats))
         return body

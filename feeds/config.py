@@ -9,16 +9,19 @@ whatever the working directory.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import stat
 import tomllib
+from datetime import UTC, datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from feeds.decide import cron_fields
+from feeds.decide import cron_fields, next_cron_time
 from feeds.errors import ConfigError
 from feeds.normalise import section_slug
 
@@ -33,6 +36,12 @@ _TAGGING_ENTITY = re.compile(
     r",\d{4}(?:-\d{2}(?:-\d{2})?)?$"
 )
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Longer than any sane interval, backoff or cache lifetime, and small enough
+# that every timer, timedelta and header built from a duration stays in range.
+MAX_DURATION = 366 * 86400.0
+# A cron expression that matches at all matches within a leap cycle of this.
+_CRON_PROBE_START = datetime(2000, 1, 1, tzinfo=UTC)
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,17 +148,23 @@ def parse_duration(value: object) -> float:
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     else:
         raise ValueError(f'expected a duration such as 90, "90s", "15m" or "2h", got {value!r}')
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"a duration must be positive, got {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"a duration must be at most 366 days, got {value!r}")
     return seconds
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
     """--config wins, then $FEEDS_CONFIG, then ./config.toml; None: built-in defaults."""
-    if explicit:
+    if explicit is not None:
+        if not os.fspath(explicit):
+            raise ConfigError("--config: the file name is empty")
         return Path(explicit)
     from_env = os.environ.get(CONFIG_ENV)
-    if from_env:
+    if from_env is not None:
+        if not from_env:
+            raise ConfigError(f"${CONFIG_ENV}: the file name is empty")
         return Path(from_env)
     default = Path(DEFAULT_CONFIG_NAME)
     return default if default.exists() else None
@@ -160,20 +175,37 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
     if path is None:
         return _resolve_paths(Config(), Path.cwd())
     path = Path(path)
+    data = _parse_toml(_read_config_bytes(path), str(path))
+    config = config_from_dict(data, str(path))
+    config = _replace(config, path=path)
+    return _resolve_paths(config, path.resolve().parent)
+
+
+def _read_config_bytes(path: Path) -> bytes:
+    """The file's bytes; a FIFO or device is refused before opening, as opening one may block."""
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ConfigError("not a regular file", subject=str(path))
+        return path.read_bytes()
     except FileNotFoundError as e:
         raise ConfigError("config file not found", subject=str(path)) from e
     except OSError as e:
         raise ConfigError(f"cannot read config file: {e.strerror or e}", subject=str(path)) from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"not valid TOML: {e}", subject=str(path)) from e
+    except ValueError as e:  # a NUL byte in the name
+        raise ConfigError(f"not a usable file name: {e}", subject=str(path)) from e
+
+
+def _parse_toml(raw: bytes, origin: str) -> dict[str, Any]:
+    """Parsed TOML; a leading UTF-8 byte order mark (as some editors write) is skipped."""
+    raw = raw.removeprefix(_UTF8_BOM)
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise ConfigError("not valid UTF-8", subject=str(path)) from e
-    config = config_from_dict(data, str(path))
-    config = _replace(config, path=path)
-    return _resolve_paths(config, path.resolve().parent)
+        raise ConfigError(f"not valid UTF-8 (byte {e.start})", subject=origin) from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"not valid TOML: {e}", subject=origin) from e
+    except RecursionError as e:
+        raise ConfigError("not valid TOML: arrays or tables nested too deep", subject=origin) from e
 
 
 def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
@@ -231,8 +263,8 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
         "fetch",
         FetchConfig,
         {
-            "workers": reader.positive_int,
-            "per_host": reader.positive_int,
+            "workers": reader.thread_count,
+            "per_host": reader.thread_count,
             "timeout": reader.duration,
             "deadline": reader.duration,
             "max_bytes": reader.positive_int,
@@ -317,12 +349,18 @@ class _Reader:
             raise self.fail(key, f"expected a string, got {_type_name(value)}")
         if not value.strip():
             raise self.fail(key, "must not be empty")
+        if "\x00" in value:
+            raise self.fail(key, "must not contain a NUL character")
         return value
 
     def url(self, value: object, key: str) -> str:
         text = self.text(value, key).strip()
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - parsing the port is the check
+        except ValueError as e:
+            raise self.fail(key, f"not a valid URL ({e}): {text!r}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise self.fail(key, f"expected an http(s) URL, got {text!r}")
         return text
 
@@ -366,6 +404,12 @@ class _Reader:
             raise self.fail(key, f"must be positive, got {value}")
         return value
 
+    def thread_count(self, value: object, key: str) -> int:
+        number = self.positive_int(value, key)
+        if number > 256:
+            raise self.fail(key, f"expected at most 256 (each is a thread), got {number}")
+        return number
+
     def port(self, value: object, key: str) -> int:
         number = self.positive_int(value, key)
         if number > 65535:
@@ -403,6 +447,10 @@ class _Reader:
             cron_fields(text)
         except ValueError as e:
             raise self.fail(key, f"not a valid crontab expression: {e}") from None
+        try:
+            next_cron_time(text, _CRON_PROBE_START)
+        except ValueError:
+            raise self.fail(key, f"{text!r} names no date that exists, so it would never run") from None
         return text
 
     def sections(self, value: object) -> dict[str, SectionConfig]:

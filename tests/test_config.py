@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,22 @@ def test_durations(text: object, seconds: float) -> None:
         ({"cluster": {"broker": "redis://h:99999/0"}}, "cluster.broker: bad port"),
         ({"cluster": {"broker": 6379}}, "cluster.broker: expected a string"),
         ({"cluster": {"redeliver_after": 0}}, "cluster.redeliver_after: a duration must be positive"),
+        ({"seeds": {"interval": float("nan")}}, "seeds.interval: a duration must be positive"),
+        ({"seeds": {"interval": float("inf")}}, "seeds.interval: a duration must be positive"),
+        ({"fetch": {"deadline": 1e308}}, "fetch.deadline: a duration must be at most 366 days"),
+        ({"fetch": {"timeout": "99999999999999999999d"}}, "fetch.timeout: a duration must be at most"),
+        ({"server": {"max_age": 1e300}}, "server.max_age: a duration must be at most 366 days"),
+        ({"fetch": {"workers": 10**9}}, "fetch.workers: expected at most 256"),
+        (
+            {"sources": [{"name": "a", "url": "http://x/", "cron": "0 0 30 2 *"}]},
+            "sources[0].cron: '0 0 30 2 *' names no date that exists",
+        ),
+        (
+            {"sources": [{"name": "a", "url": "http://[::1/x"}]},
+            "sources[0].url: not a valid URL (Invalid IPv6 URL)",
+        ),
+        ({"sources": [{"name": "a", "url": "http://x:99999/"}]}, "sources[0].url: not a valid URL"),
+        ({"store": {"path": "data/a\x00b.db"}}, "store.path: must not contain a NUL character"),
     ],
 )
 def test_bad_values_name_the_key(data: dict[str, object], message: str) -> None:
@@ -74,6 +91,11 @@ def test_aliases_map_labels_to_a_section() -> None:
     assert config.section_for_label("ARTS & CULTURE") == "arts-culture"
 
 
+def test_a_leap_day_crontab_is_accepted() -> None:
+    config = config_from_dict({"sources": [{"name": "a", "url": "http://x/", "cron": "0 0 29 2 *"}]})
+    assert config.sources[0].cron == "0 0 29 2 *"
+
+
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
@@ -81,6 +103,15 @@ def test_aliases_map_labels_to_a_section() -> None:
         ("[output]\nitems_per_feed = 'many'\n", "output.items_per_feed: expected a whole number"),
         ("[site\n", "not valid TOML"),
         ("[seeds]\ndir = 'no-such-dir'\n", "not a readable directory"),
+        ("[fetch]\ndeadline = nan\n", "fetch.deadline: a duration must be positive"),
+        ("[server]\nmax_age = 1e300\n", "server.max_age: a duration must be at most 366 days"),
+        ('[store]\npath = "a\\u0000b"\n', "store.path: must not contain a NUL character"),
+        ("x = " + "[" * 10_000 + "]" * 10_000 + "\n", "nested too deep"),
+        ("[[sources]]\nname = 'a'\nurl = 'http://[::1/x'\n", "sources[0].url: not a valid URL"),
+        (
+            "[[sources]]\nname = 'a'\nurl = 'http://x/'\ncron = '0 0 31 4,6 *'\n",
+            "sources[0].cron: '0 0 31 4,6 *' names no date that exists",
+        ),
     ],
 )
 def test_cli_exits_2_with_one_line(tmp_path: Path, toml: str, expected: str) -> None:
@@ -113,3 +144,23 @@ def test_the_cluster_is_off_unless_a_broker_is_named() -> None:
         {"cluster": {"broker": "redis://10.0.0.5:6380/2", "redeliver_after": "30s"}}
     ).cluster
     assert (cluster.broker, cluster.redeliver_after) == ("redis://10.0.0.5:6380/2", 30.0)
+
+
+def test_an_empty_config_name_is_refused_not_ignored(tmp_path: Path) -> None:
+    result = run_feeds("--config", "", "status", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "feeds: error: --config: the file name is empty"
+
+
+def test_a_fifo_as_config_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.fifo"
+    os.mkfifo(fifo)
+    result = run_feeds("--config", str(fifo), "status", cwd=tmp_path, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"feeds: error: {fifo}: not a regular file"
+
+
+def test_a_utf8_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf[site]\ntitle = 'With a BOM'\n")
+    assert load_config(path).site.title == "With a BOM"

@@ -14,9 +14,9 @@ import os
 import re
 import stat
 import tomllib
-from datetime import UTC, datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,6 +76,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     max_age: float = 300.0  # Cache-Control max-age of feeds and pages
+    header_timeout: float = 10.0  # a request's headers must arrive within this
+    keep_alive: float = 5.0  # an idle keep-alive connection is closed after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +258,8 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
             "host": reader.text,
             "port": reader.port,
             "max_age": reader.duration_or_zero,
+            "header_timeout": reader.duration,
+            "keep_alive": reader.duration,
         },
     )
     fetch = reader.dataclass_table(

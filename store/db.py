@@ -26,6 +26,8 @@ from store.search import SearchMixin
 from store.sources import SourcesMixin
 from store.writes import write_items, write_origins
 
+# SQLITE_CORRUPT and SQLITE_NOTADB: the file is damaged, not merely busy.
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 _CHUNK = 500  # SQLite's variable limit is far above this; it keeps IN (...) lists short
 _FEED_ALL = "SELECT * FROM items ORDER BY published DESC, id ASC LIMIT ?"
 _FEED_SECTION = "SELECT * FROM items WHERE section_slug = ? ORDER BY published DESC, id ASC LIMIT ?"
@@ -89,6 +91,9 @@ class Store(SourcesMixin, SearchMixin):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        # Set once SQLite reports the file corrupt: a damaged file does not heal
+        # while open, so health keeps saying so even when a cheap query works.
+        self.damage: str | None = None
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +128,8 @@ class Store(SourcesMixin, SearchMixin):
             try:
                 yield self.db
             except sqlite3.Error as e:
+                if getattr(e, "sqlite_errorcode", 0) & 0xFF in _DAMAGED:
+                    self.damage = f"{doing} failed: {e}"
                 raise StoreError(f"{doing} failed: {e}", subject=str(self.path)) from e
 
     @contextmanager

@@ -27,6 +27,7 @@ from feeds.app import open_store
 from feeds.cli.common import fail, get_config
 from feeds.clock import system_clock
 from feeds.config import Config
+from feeds.daemon.connections import ConnectionLimits, connection_cap
 from feeds.daemon.scheduler import Scheduler
 from feeds.daemon.service import Daemon
 from feeds.daemon.web import HttpServer, bind_socket, call_app, create_app, format_head, mount_of
@@ -199,9 +200,19 @@ class DaemonProcess:
 
     def serve(self, sock: socket.socket) -> None:
         app = create_app(self.daemon.site, self.daemon.health, mount=mount_of(self.config.site.base_url))
-        self.server = HttpServer(app, sock)
+        limits = ConnectionLimits(
+            header_timeout=self.config.server.header_timeout,
+            keep_alive=self.config.server.keep_alive,
+            max_connections=connection_cap(),
+        )
+        self.server = HttpServer(app, sock, limits)
         self.server.start()
-        log.info("serving http://%s:%d/ (config changes need a restart)", self.host, self.server.port)
+        log.info(
+            "serving http://%s:%d/ (config changes need a restart; at most %d connections)",
+            self.host,
+            self.server.port,
+            limits.max_connections,
+        )
 
     def shut_down(self) -> None:
         """Stop jobs and the server; close the store after its current transaction."""

@@ -419,6 +419,9 @@ class Daemon:
         except FeedsError as e:
             body: dict[str, Any] = {"ok": False, "error": str(e)}
             return 503, json.dumps(body).encode("utf-8")
+        if self.store.damage is not None:
+            body = {"ok": False, "error": f"{self.store.path}: {self.store.damage}"}
+            return 503, json.dumps(body).encode("utf-8")
         scan = self.last_scan
         body = {
             "ok": True,

@@ -27,6 +27,8 @@ from urllib.parse import unquote, urlsplit
 
 import uvicorn
 
+from feeds.clock import Clock, system_clock
+from feeds.daemon.connections import ConnectionLimits, connection_cap, guarded_protocol
 from feeds.errors import FeedsError
 from feeds.publish.cache import INDEX, PublishedSite, page_slug
 from feeds.publish.resources import (
@@ -36,6 +38,7 @@ from feeds.publish.resources import (
     json_answer,
     method_not_allowed,
     not_found,
+    store_unavailable,
 )
 
 log = logging.getLogger("feeds.http")
@@ -64,7 +67,9 @@ def tree_path(url_path: str, mount: str = "/") -> str | None:
     return rel or INDEX
 
 
-def create_app(site: PublishedSite, health: Health, *, mount: str = "/") -> ASGIApp:
+def create_app(
+    site: PublishedSite, health: Health, *, mount: str = "/", clock: Clock = system_clock
+) -> ASGIApp:
     """The ASGI app serving ``site``: GET and HEAD of feeds, pages, index, OPML, health."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -78,7 +83,7 @@ def create_app(site: PublishedSite, health: Health, *, mount: str = "/") -> ASGI
             rel = tree_path(scope["path"], mount)
             resource = site.resource(rel) if rel is not None else None
             if resource is not None:  # feeds, index, OPML: no await before the answer
-                reply = respond_with(resource, scope["headers"], head)
+                reply = respond_with(resource, scope["headers"], head, clock)
             else:
                 reply = await respond_slowly(rel, scope, head)
         await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
@@ -97,30 +102,43 @@ def create_app(site: PublishedSite, health: Health, *, mount: str = "/") -> ASGI
         resource = site.cached_page(slug)
         if resource is None:
             # A page not yet cached is read from the store: keep the event loop free.
-            resource = await asyncio.to_thread(site.item_page, slug)
+            try:
+                resource = await asyncio.to_thread(site.item_page, slug)
+            except FeedsError as e:
+                log.error("%s: %s", scope["path"], e)
+                return store_unavailable(head)
         if resource is None:
             return not_found(head)
-        return respond_with(resource, scope["headers"], head)
+        return respond_with(resource, scope["headers"], head, clock)
 
     return app
 
 
-def respond_with(resource: Resource, headers: Iterable[tuple[bytes, bytes]], head: bool) -> Answer:
-    """Apply the request's conditional and encoding headers to a resource."""
+def respond_with(
+    resource: Resource, headers: Iterable[tuple[bytes, bytes]], head: bool, clock: Clock
+) -> Answer:
+    """Apply the request's conditional and encoding headers to a resource.
+
+    Several If-None-Match lines are one list (RFC 9110 5.3); several
+    If-Modified-Since lines are no valid date, so the condition is ignored.
+    """
     if_none_match = if_modified_since = accept_encoding = None
+    dates = 0
     for name, value in headers:
         if name == b"if-none-match":
-            if_none_match = value
+            if_none_match = value if if_none_match is None else if_none_match + b", " + value
         elif name == b"if-modified-since":
             if_modified_since = value
+            dates += 1
         elif name == b"accept-encoding":
             accept_encoding = value
     return answer(
         resource,
         head=head,
         if_none_match=if_none_match,
-        if_modified_since=if_modified_since,
+        if_modified_since=if_modified_since if dates == 1 else None,
         accept_encoding=accept_encoding,
+        now=clock,
     )
 
 
@@ -184,11 +202,16 @@ class HttpServer:
     writer live here. Past one core, serve ``--export DIR`` with nginx.
     """
 
-    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+    def __init__(self, app: ASGIApp, sock: socket.socket, limits: ConnectionLimits | None = None) -> None:
         self.socket = sock
+        limits = limits or ConnectionLimits(
+            header_timeout=10.0, keep_alive=5.0, max_connections=connection_cap()
+        )
+        self.limits = limits
         config = uvicorn.Config(
             app,
-            http="httptools",
+            http=guarded_protocol(limits),
+            timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]  # call_later takes a float
             loop="auto",
             lifespan="off",
             log_config=None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -146,17 +147,22 @@ def etag_matches(if_none_match: bytes, resource: Resource) -> bool:
     return False
 
 
-def unmodified_since(if_modified_since: bytes, resource: Resource) -> bool:
-    """True when the resource has not changed after the If-Modified-Since date."""
+def unmodified_since(if_modified_since: bytes, resource: Resource, now: datetime) -> bool:
+    """True when the resource has not changed after the If-Modified-Since date.
+
+    A date that cannot be read, is out of range or is later than ``now`` is
+    ignored (RFC 9110 13.1.3): a client's future date could otherwise hide
+    a change made between now and then.
+    """
     if if_modified_since == resource.last_modified_text:
         return True  # readers echo our own date back: skip the parsing
     try:
         since = parsedate_to_datetime(if_modified_since.decode("latin-1"))
-    except (TypeError, ValueError, IndexError):
-        return False  # an unparsable date is ignored, as RFC 9110 says
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    return resource.last_modified <= since
+    return resource.last_modified <= since <= now
 
 
 def answer(
@@ -166,16 +172,18 @@ def answer(
     if_none_match: bytes | None,
     if_modified_since: bytes | None,
     accept_encoding: bytes | None,
+    now: Callable[[], datetime],
 ) -> Answer:
     """The response to a GET or HEAD of ``resource`` given the request's headers.
 
     If-None-Match wins over If-Modified-Since when both are sent (RFC 9110 13.2.2).
+    ``now`` is asked only when a date has to be compared.
     """
     use_gzip = resource.gzipped is not None and accept_encoding is not None and accepts_gzip(accept_encoding)
     if if_none_match is not None:
         fresh = etag_matches(if_none_match, resource)
     else:
-        fresh = if_modified_since is not None and unmodified_since(if_modified_since, resource)
+        fresh = if_modified_since is not None and unmodified_since(if_modified_since, resource, now())
     if fresh:
         return Answer(304, resource.not_modified_gzip if use_gzip else resource.not_modified, b"")
     if use_gzip:
@@ -212,3 +220,8 @@ def not_found(head: bool = False) -> Answer:
 
 def method_not_allowed(head: bool = False) -> Answer:
     return plain_answer(405, "405 Method Not Allowed\n", head=head, extra=[(b"allow", ALLOWED_METHODS)])
+
+
+def store_unavailable(head: bool = False) -> Answer:
+    """What a page the store cannot give answers: no details, the log has them."""
+    return plain_answer(503, "503 Service Unavailable: the store cannot be read\n", head=head)

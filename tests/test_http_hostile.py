@@ -189,7 +189,12 @@ def damage_table(db: Path, table: str) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        roots = [r for (r,) in conn.execute("SELECT rootpage FROM sqlite_master WHERE tbl_name = ?", [table])]
+        roots = [
+            r
+            for (r,) in conn.execute(
+                "SELECT rootpage FROM sqlite_master WHERE tbl_name = ? AND rootpage > 0", [table]
+            )
+        ]
     with db.open("r+b") as handle:
         for root in roots:
             handle.seek((root - 1) * page_size)

@@ -118,7 +118,11 @@ class ClusterUpdates:
     def refresh(self, names: Sequence[str] | None) -> None:
         """Send a job for each of the named sources (None: all) that is due and
         has none outstanding; log the skipped ones as the updater would."""
-        tasks, skipped = plan_refresh(self.config, self.store.source_states(), self.clock(), names)
+        if names is None:
+            states = self.store.source_states()
+        else:  # a source job names one: read its state, not every source's
+            states = [state for name in names if (state := self.store.source_state(name))]
+        tasks, skipped = plan_refresh(self.config, states, self.clock(), names)
         for s in skipped:
             detail = f": {s.error or s.detail}" if (s.error or s.detail) else ""
             log.info("source %s: %s, 0 items changed, 0.00s%s", s.name, s.status, detail)

@@ -256,7 +256,8 @@ class Daemon:
         same pure decision; backoff and gone sources are still its to skip.
         """
         now = self.clock()
-        state = next((s for s in self.store.source_states() if s.name == name), None)
+        # Its own row: reading every source per job made a cycle cost O(sources²).
+        state = self.store.source_state(name)
         if state is not None and not source_due(state, now, slack):
             log.info(
                 "source %s: skipped, 0 items changed, 0.00s: not due until %s", name, iso(state.next_due)

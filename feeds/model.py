@@ -175,3 +175,15 @@ class SourceState:
     warning: str | None = None  # last parse problem of a feed that was still stored
     skip_hours: tuple[int, ...] = ()  # RSS skipHours (UTC hours the publisher asks us to skip)
     skip_days: tuple[str, ...] = ()  # RSS skipDays ("Monday", ...)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEpisode:
+    """One unbroken run of failures of a source: from its first failure to the success that ended it."""
+
+    source: str
+    started: datetime  # the first failed attempt
+    last_failure: datetime  # the latest failed attempt
+    last_error: str
+    failures: int
+    ended: datetime | None = None  # the success that ended it; None while it lasts

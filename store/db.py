@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from feeds.errors import StoreError
 from feeds.model import Item, ItemWrite, Origin, SectionInfo, SeedFile
+from store.episodes import EpisodesMixin
 from store.rows import format_time, parse_time, row_to_item, row_to_origin
 from store.schema import migrations
 from store.search import SearchMixin
@@ -84,7 +85,7 @@ class ItemVersion(NamedTuple):
     has_link: bool  # items with a link of their own get no page
 
 
-class Store(SourcesMixin, SearchMixin):
+class Store(SourcesMixin, SearchMixin, EpisodesMixin):
     """Items, their provenance and ingest bookkeeping in one SQLite file
     (remote source state and lookups: ``store.sources``; search: ``store.search``)."""
 

@@ -128,3 +128,26 @@ def _no_updated_index(db: Database) -> None:
     # Items no longer claim a unique `updated` (times are the source's own),
     # so nothing looks items up by it; the index only cost every write.
     db.execute("DROP INDEX IF EXISTS idx_items_updated")
+
+
+@migrations(name="0005_source_episodes")
+def _source_episodes(db: Database) -> None:
+    # Each unbroken run of a source's failures (feeds.model.ErrorEpisode):
+    # `feeds status` says since when a source fails, /healthz which fail for
+    # longer than their interval, and /feeds/_sources.atom has one entry each.
+    # An open episode has no `ended`; at most one per source is open.
+    db.table("source_episodes").create(
+        {
+            "id": int,
+            "source": str,
+            "started": str,
+            "last_failure": str,
+            "last_error": str,
+            "failures": int,
+            "ended": str,
+        },
+        pk="id",
+        not_null={"source", "started", "last_failure", "last_error", "failures"},
+    )
+    db.table("source_episodes").create_index(["source", "ended"])
+    db.table("source_episodes").create_index(["started"])

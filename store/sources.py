@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Protocol
 from sqlite_utils import Database
 
 from feeds.model import Item, ItemWrite, SourceState
+from store.episodes import record_episodes
 from store.rows import format_time, parse_time
 from store.writes import updates_of, upsert, write_items
 
@@ -174,3 +175,4 @@ def upsert_states(db: Database, states: Sequence[SourceState]) -> None:
     if states:
         rows = [state_to_row(s) for s in states]
         upsert(db, "sources", rows, updates_of(tuple(rows[0]), ("name",)), "name")
+        record_episodes(db, states)

@@ -150,12 +150,17 @@ def status(ctx: click.Context, as_json: bool) -> None:
 def status_data(store: Store, config: Config) -> dict[str, Any]:
     """Sections and sources as plain data (what `status --json` prints)."""
     states = {s.name: s for s in store.source_states()}
+    episodes = store.open_episodes()
     sources = []
     for source in config.sources:
         state = states.get(source.name) or SourceState(source.name, source.url)
         if state.url != source.url:  # the config moved it; the old record no longer applies
             state = SourceState(source.name, source.url)
-        sources.append(_source_row(state, source.enabled, source.section))
+        row = _source_row(state, source.enabled, source.section)
+        episode = episodes.get(source.name) if state.last_attempt else None
+        row["failing_since"] = _time(episode.started) if episode else None
+        row["state"] = _state_word(state, source.enabled, episode is not None)
+        sources.append(row)
     sections = [
         {"slug": s.slug, "label": s.label, "items": s.items, "newest": _time(s.newest)}
         for s in store.sections()
@@ -189,13 +194,28 @@ def _source_row(state: SourceState, enabled: bool, section: str | None) -> dict[
     }
 
 
+def _state_word(state: SourceState, enabled: bool, failing: bool) -> str:
+    """off, gone, pending (never fetched), failing or ok: what an operator asks first."""
+    if not enabled:
+        return "off"
+    if state.disabled:
+        return "gone"
+    if state.last_attempt is None:
+        return "pending"
+    return "failing" if failing or state.error_count else "ok"
+
+
 def _source_line(row: dict[str, Any]) -> str:
-    if not row["enabled"]:
+    word = row["state"]
+    if word == "off":
         health = "switched off"
-    elif row["disabled"]:
+    elif word == "gone":
         health = "DISABLED (gone)"
-    elif row["errors"]:
-        health = f"{row['errors']} errors, backing off until {row['backoff_until']}"
+    elif word == "pending":
+        health = "pending (never fetched)"
+    elif word == "failing":
+        since = f" since {row['failing_since']}" if row["failing_since"] else ""
+        health = f"failing{since} ({row['errors']} errors), backing off until {row['backoff_until']}"
     else:
         health = "ok"
     fields: list[tuple[str, Callable[[Any], str]]] = [

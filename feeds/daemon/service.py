@@ -27,10 +27,11 @@ from typing import Any, Protocol
 from feeds.app import run_export, run_ingest
 from feeds.clock import Clock
 from feeds.config import Config
+from feeds.daemon.health import FAILING, OK, failing_sources, service_status
 from feeds.daemon.scheduler import JobSpec, jitter_for, seeds_job, source_job
 from feeds.decide import is_due
 from feeds.errors import FeedsError
-from feeds.model import SourceState
+from feeds.model import ErrorEpisode, SourceState
 from feeds.publish.cache import PublishedSite, PublishReport, sync_export
 from feeds.seeds.ingest import IngestReport
 from store import Store
@@ -413,19 +414,28 @@ class Daemon:
     # -- health ---------------------------------------------------------------
 
     def health(self) -> tuple[int, bytes]:
-        """(status, JSON) for /healthz: 503 when the store cannot be read."""
+        """(status, JSON) for /healthz: ``ok``, ``degraded`` (sources failing for
+        longer than their schedule, named) or ``failing`` (503: the store cannot be read)."""
         try:
             items = self.store.count_items()
-            sources = [_source_health(s) for s in self.store.source_states()]
+            episodes = self.store.open_episodes()
+            sources = [_source_health(s, episodes.get(s.name)) for s in self.store.source_states()]
         except FeedsError as e:
-            body: dict[str, Any] = {"ok": False, "error": str(e)}
+            body: dict[str, Any] = {"status": FAILING, "ok": False, "error": str(e)}
             return 503, json.dumps(body).encode("utf-8")
         if self.store.damage is not None:
-            body = {"ok": False, "error": f"{self.store.path}: {self.store.damage}"}
+            body = {"status": FAILING, "ok": False, "error": f"{self.store.path}: {self.store.damage}"}
             return 503, json.dumps(body).encode("utf-8")
+        overdue = failing_sources(self.config.sources, episodes, self.clock())
+        status = service_status(True, overdue)
         scan = self.last_scan
         body = {
-            "ok": True,
+            "status": status,
+            "ok": status == OK,
+            "degraded": [
+                {"name": f.name, "since": iso(f.since), "failures": f.failures, "last_error": f.last_error}
+                for f in overdue
+            ],
             "items": items,
             "seeds": {
                 "last_scan": iso(scan.at) if scan else None,
@@ -486,9 +496,10 @@ class Daemon:
         return True
 
 
-def _source_health(state: SourceState) -> dict[str, Any]:
+def _source_health(state: SourceState, episode: ErrorEpisode | None) -> dict[str, Any]:
     return {
         "name": state.name,
+        "failing_since": iso(episode.started) if episode else None,
         "url": state.url,
         "last_success": iso(state.last_success),
         "last_error": state.last_error,

@@ -283,11 +283,16 @@ def test_per_host_limits_hold_across_workers(
     farm = Farm(items=5, delay=0.15)
     try:
         write_config(project, farm, 24, redis_server.url, per_host=2, interval="1h")
-        start_workers(project, processes, 3)  # 12 threads that would fetch at once
+        workers = start_workers(project, processes, 3)  # 12 threads that would fetch at once
         daemon = Process(project, "serve", "--no-http")
         processes.append(daemon)
         wait_until(lambda: sources_with_status(project, 200) == 24, 60, "every source stored", daemon)
         assert farm.most_active == 2
+        # SIGTERM stops a worker cleanly, and the daemon too.
+        for process in (workers[0], daemon):
+            process.process.send_signal(signal.SIGTERM)
+            assert process.process.wait(10) == 0
+        assert re.search(r"worker w0: stopped after \d+ jobs", workers[0].text())
     finally:
         farm.close()
 
@@ -326,3 +331,18 @@ def test_a_worker_needs_a_broker_in_the_config(project: Path) -> None:
     result = run_feeds("worker", cwd=project)
     assert result.returncode == 2
     assert "cluster.broker: not set" in result.stderr
+
+
+def test_a_worker_gives_up_on_a_broker_lost_for_longer_than_its_patience(
+    project: Path, farm: Farm, redis_server: RedisServer
+) -> None:
+    write_config(project, farm, 1, redis_server.url, per_host=1, interval="1h")
+    worker = Process(project, "worker", "--patience", "1")
+    try:
+        worker.wait_for("taking jobs from")
+        redis_server.stop()
+        assert worker.process.wait(30) == 1
+        assert "lost the broker" in worker.text()
+        assert "the broker stayed unreachable for over 1s; exiting" in worker.text()
+    finally:
+        worker.stop()

@@ -56,6 +56,9 @@ FORGET_WORKERS_AFTER = timedelta(days=1)
 # A handler that raises (a bug, or the broker lost for longer than the
 # handler waits) has its message tried again this many times.
 MAX_RETRIES = 5
+# Dramatiq stops a handler running longer than this (and retries its
+# message); a fetch job may wait up to ten minutes for its host's slot.
+TIME_LIMIT = 1800.0
 STOP_GRACE = 5.0  # seconds running handlers get to finish when a consumer stops
 
 Kind = Literal["jobs", "results"]
@@ -154,7 +157,7 @@ def _quiet(worker: dramatiq.Worker) -> None:
 class RedisQueue:
     """``TaskQueue`` on one Redis database, for the life of a process."""
 
-    def __init__(self, url: str, *, redeliver_after: float, time_limit: float = 600.0) -> None:
+    def __init__(self, url: str, *, redeliver_after: float, time_limit: float = TIME_LIMIT) -> None:
         self.url = url
         self.redeliver_ms = int(redeliver_after * 1000)
         self.client = redis.Redis.from_url(

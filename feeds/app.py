@@ -6,14 +6,14 @@ returns a report record and never prints.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from feeds.clock import Clock
 from feeds.config import Config
 from feeds.publish.export import ExportResult, export_files
-from feeds.publish.site import ALL, iter_item_pages, render_site_files
+from feeds.publish.tree import Publisher
 from feeds.seeds.ingest import IngestReport, ingest_seeds, list_seed_files
 from store import Store
 
@@ -51,27 +51,20 @@ class ExportReport:
     result: ExportResult
 
 
-def build_tree(store: Store, config: Config) -> Iterator[tuple[str, bytes]]:
-    """Every file of the published tree: feeds, index, OPML, then item pages."""
-    files, _ = render_site_files(store, config)
-    yield from sorted(files.items())
-    yield from iter_item_pages(store, config)
-
-
 def run_export(store: Store, config: Config, out_dir: Path) -> ExportReport:
     """Write the whole tree to ``out_dir``, touching only files whose bytes changed."""
-    result = export_files(out_dir, build_tree(store, config))
-    counts = {s.slug: s.items for s in store.sections()}
-    counts[ALL] = store.count_items()
+    publisher = Publisher(store, config)
+    view = publisher.view()
+    result = export_files(out_dir, publisher.files(view), publisher.entries.managed)
     written = set(result.written)
     sections = tuple(
         SectionSummary(
-            slug=slug,
-            items=min(count, config.output.items_per_feed),
-            written=sum(f"feeds/{slug}.{fmt}" in written for fmt in ("rss", "atom", "json")),
+            slug=spec.slug,
+            items=min(view.counts.get(spec.slug, 0), config.output.items_per_feed),
+            written=len(publisher.feed_paths(spec.slug) & written),
         )
-        for slug, count in sorted(counts.items(), key=lambda kv: (kv[0] != ALL, kv[0]))
+        for spec in view.specs
     )
-    pages = [p for p in (*result.written, *result.unchanged) if p.startswith("items/")]
-    pages_written = sum(p.startswith("items/") for p in result.written)
+    pages = [p for p in (*result.written, *result.unchanged) if publisher.is_item_file(p)]
+    pages_written = sum(publisher.is_item_file(p) for p in result.written)
     return ExportReport(sections, pages_written, len(pages), result)

@@ -10,6 +10,7 @@ import pytest
 
 from feeds.errors import ExportError
 from feeds.publish.export import export_files, write_if_changed
+from feeds.publish.tree import ENTRIES
 
 
 def test_unchanged_bytes_leave_the_file_alone(tmp_path: Path) -> None:
@@ -28,7 +29,7 @@ def test_stale_managed_files_are_removed_and_others_kept(tmp_path: Path) -> None
     (tmp_path / "robots.txt").write_text("mine")
     (tmp_path / "feeds" / "notes.txt").write_text("mine too")
     (tmp_path / "feeds" / ".tmp-leftover").write_text("crash debris")
-    result = export_files(tmp_path, [("feeds/all.rss", b"a")])
+    result = export_files(tmp_path, [("feeds/all.rss", b"a")], ENTRIES.managed)
     assert sorted(result.deleted) == ["feeds/.tmp-leftover", "feeds/old.rss", "items/x.html"]
     assert result.unchanged == ["feeds/all.rss"]
     assert (tmp_path / "robots.txt").exists()

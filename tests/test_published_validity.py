@@ -19,7 +19,7 @@ from lxml import etree
 from pytest_httpserver import HTTPServer
 
 from feeds.publish.generate import FeedSpec, render_atom, render_json, render_rss, rfc3339
-from feeds.publish.site import render_site_files
+from feeds.publish.tree import Publisher
 from feeds.sources.prepare import PrepareJob, RemoteFeed, prepare_with_feedparser, prepare_without_feedparser
 from feeds.sources.update import refresh_sources
 from store import Store
@@ -43,8 +43,9 @@ def publish(httpserver: HTTPServer, project: Path, store: Store, name: str) -> d
     report = refresh_sources(store, config, SteppingClock())
     (result,) = report.results
     assert result.status == "updated", result
-    files, _ = render_site_files(store, config)
-    feeds = {fmt: files[f"feeds/world.{fmt}"] for fmt in ("rss", "atom", "json")}
+    publisher = Publisher(store, config)
+    files = publisher.feed_files(publisher.view(), ["world"])
+    feeds = {fmt: files[f"feeds/world.{fmt}"].body for fmt in ("rss", "atom", "json")}
     check_rss(feeds["rss"])
     check_atom(feeds["atom"])
     check_json(feeds["json"])

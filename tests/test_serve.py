@@ -18,7 +18,7 @@ from feeds.daemon.service import Daemon
 from feeds.daemon.web import HttpServer, bind_socket, call_app, create_app, tree_path
 from feeds.publish.generate import feed_updated
 from feeds.publish.resources import strong_etag
-from feeds.publish.site import feed_items
+from feeds.publish.tree import Publisher
 from store import Store
 
 FEEDS = [
@@ -92,7 +92,7 @@ def test_every_feed_has_its_content_type_tags_dates_and_cache_headers(served: Se
         assert reply.headers["vary"] == "Accept-Encoding"
         assert int(reply.headers["content-length"]) == len(reply.body)
         slug = path.split("/")[2].split(".")[0]
-        newest = feed_updated(feed_items(store, config, slug)).replace(microsecond=0)
+        newest = feed_updated(Publisher(store, config).feed_items(slug)).replace(microsecond=0)
         assert reply.headers["last-modified"] == format_datetime(newest, usegmt=True)
 
 

@@ -6,7 +6,8 @@ from lxml import etree
 
 from feeds.config import Config
 from feeds.model import ItemWrite
-from feeds.publish.site import render_item_page, render_site_files, title_case
+from feeds.publish.site import render_item_page, title_case
+from feeds.publish.tree import Publisher
 from store import Store
 from tests.strategies import make_item
 
@@ -16,9 +17,11 @@ def test_index_lists_sections_with_counts_and_autodiscovery(config: Config, stor
         [ItemWrite(item=make_item(i)) for i in range(3)]
         + [ItemWrite(item=make_item(7, section="ARTS & CULTURE", section_slug="arts-culture"))]
     )
-    files, specs = render_site_files(store, config)
-    assert [s.slug for s in specs] == ["all", "arts-culture", "world"]
-    page = files["index.html"].decode()
+    publisher = Publisher(store, config)
+    view = publisher.view()
+    files = publisher.site_files(view)
+    assert [s.slug for s in view.specs] == ["all", "arts-culture", "world"]
+    page = files["index.html"].body.decode()
     assert "<td>Arts &amp; Culture</td>\n<td>1</td>" in page
     assert "<td>World</td>\n<td>3</td>" in page
     assert "<td>All stories</td>\n<td>4</td>" in page
@@ -26,7 +29,7 @@ def test_index_lists_sections_with_counts_and_autodiscovery(config: Config, stor
         for kind, ext in (("rss+xml", "rss"), ("atom+xml", "atom"), ("feed+json", "json")):
             assert f'type="application/{kind}"' in page
             assert f'href="http://127.0.0.1:8080/feeds/{slug}.{ext}"' in page
-    opml = etree.fromstring(files["opml.xml"])
+    opml = etree.fromstring(files["opml.xml"].body)
     assert [o.get("xmlUrl") for o in opml.iter("outline")] == [
         f"http://127.0.0.1:8080/feeds/{s}.rss" for s in ("all", "arts-culture", "world")
     ]

@@ -33,6 +33,7 @@ from feeds.decide import is_due
 from feeds.errors import FeedsError
 from feeds.model import ErrorEpisode, SourceState
 from feeds.publish.cache import PublishedSite, PublishReport, sync_export
+from feeds.publish.tree import Publisher
 from feeds.seeds.ingest import IngestReport
 from store import Store
 
@@ -186,7 +187,7 @@ class Daemon:
         self.store = store
         self.config = config
         self.clock = clock
-        self.site = PublishedSite(store, config)
+        self.site = PublishedSite(Publisher(store, config))
         self.export_dir = export_dir
         self.timer = timer
         self.quiet = quiet

@@ -20,14 +20,15 @@ from __future__ import annotations
 import gzip
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from feeds.errors import ExportError
 
-# The parts of the tree this program owns; only there are stale files removed.
-MANAGED = {"feeds": (".rss", ".atom", ".json"), "items": (".html",)}
+# folder -> file suffixes: the parts of the tree this program owns, where
+# stale files are removed (the publisher's entries say which they are).
+Managed = Mapping[str, tuple[str, ...]]
 _TEMP_PREFIX = ".tmp-"
 GZIP_SUFFIX = ".gz"
 
@@ -87,22 +88,24 @@ def _atomic_write(target: Path, data: bytes) -> None:
         raise
 
 
-def export_files(root: Path, files: Iterable[tuple[str, bytes]], *, prune: bool = True) -> ExportResult:
-    """Write every (path, bytes); with ``prune``, remove managed files not among them."""
+def export_files(
+    root: Path, files: Iterable[tuple[str, bytes]], managed: Managed | None = None
+) -> ExportResult:
+    """Write every (path, bytes); with ``managed``, remove managed files not among them."""
     result = ExportResult()
     keep: set[str] = set()
     for rel, data in files:
         keep.add(rel)
         (result.written if write_if_changed(root, rel, data) else result.unchanged).append(rel)
-    if prune:
-        result.deleted = prune_stale(root, keep)
+    if managed is not None:
+        result.deleted = prune_stale(root, keep, managed)
     return result
 
 
-def prune_stale(root: Path, keep: set[str]) -> list[str]:
+def prune_stale(root: Path, keep: set[str], managed: Managed) -> list[str]:
     """Delete managed files (and leftover temp files) that the tree no longer has."""
     deleted = []
-    for folder, suffixes in MANAGED.items():
+    for folder, suffixes in managed.items():
         directory = root / folder
         if not directory.is_dir():
             continue

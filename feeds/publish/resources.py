@@ -19,14 +19,6 @@ from typing import NamedTuple
 
 Headers = list[tuple[bytes, bytes]]
 
-CONTENT_TYPES = {
-    ".rss": "application/rss+xml; charset=utf-8",
-    ".atom": "application/atom+xml; charset=utf-8",
-    ".json": "application/feed+json; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-    # OPML has no registered type; text/x-opml is what readers and OPML tools expect.
-    ".xml": "text/x-opml; charset=utf-8",
-}
 ALLOWED_METHODS = b"GET, HEAD"
 # Below this size gzip saves nothing worth a header (and may grow the body).
 _GZIP_MIN_BYTES = 256
@@ -54,12 +46,6 @@ class Resource:
     full_gzip: Headers  # 200 headers of the gzip body
     not_modified: Headers  # 304 headers (identity)
     not_modified_gzip: Headers
-
-
-def content_type_of(path: str) -> str:
-    """The Content-Type of a published path, by its extension."""
-    dot = path.rfind(".")
-    return CONTENT_TYPES.get(path[dot:] if dot >= 0 else "", "application/octet-stream")
 
 
 def strong_etag(data: bytes, suffix: str = "") -> bytes:

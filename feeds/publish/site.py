@@ -1,13 +1,13 @@
-"""The published tree: feeds, index page, OPML and item pages, as path -> bytes.
+"""The site's pages: feed metadata, index page, OPML and item pages, rendered with jinja2.
 
-``feeds export`` writes this tree to disk and ``feeds serve`` answers from it,
-so both publish the same bytes. Every byte is a function of the store and the
-config: no clock is read here.
+``feeds.publish.tree`` decides which pages exist and when they are rendered;
+this module only turns records into bytes. Pages list every feed format of
+``feeds.publish.formats``. No clock is read here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -16,11 +16,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from feeds.config import Config
 from feeds.model import Item, SectionInfo
-from feeds.publish.generate import RENDERERS, FeedSpec
-from store import Store
+from feeds.publish.formats import FEED_FORMATS
+from feeds.publish.generate import FeedSpec
 
 ALL = "all"
-FORMATS = ("rss", "atom", "json")
 
 _jinja = Environment(
     loader=PackageLoader("feeds", "templates"),
@@ -78,18 +77,11 @@ def all_specs(config: Config, sections: Sequence[SectionInfo]) -> list[FeedSpec]
     return [feed_spec(config, ALL)] + [feed_spec(config, s.slug, s.label) for s in sections]
 
 
-def render_feed_files(spec: FeedSpec, items: Sequence[Item]) -> dict[str, bytes]:
-    """The three files of one feed."""
-    return {f"feeds/{spec.slug}.{fmt}": RENDERERS[fmt](spec, items) for fmt in FORMATS}
-
-
-def feed_items(store: Store, config: Config, slug: str) -> list[Item]:
-    return store.feed_items(None if slug == ALL else slug, config.output.items_per_feed)
-
-
 def render_index(config: Config, specs: Sequence[FeedSpec], counts: dict[str, int]) -> bytes:
     rows = [IndexRow(spec, counts.get(spec.slug, 0)) for spec in specs]
-    text = _jinja.get_template("index.html").render(site=config.site, feeds=specs, rows=rows)
+    text = _jinja.get_template("index.html").render(
+        site=config.site, feeds=specs, rows=rows, formats=FEED_FORMATS
+    )
     return text.encode("utf-8")
 
 
@@ -120,13 +112,9 @@ def human_date(moment: datetime) -> str:
     return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
 
 
-def item_page_path(item: Item) -> str:
-    return f"items/{item.slug}.html"
-
-
-def has_page(item: Item) -> bool:
-    """Items without a link of their own (seed stories) get a permalink page."""
-    return item.link is None
+def item_page_path(slug: str) -> str:
+    """Where the permalink page of an item lives in the tree."""
+    return f"items/{slug}.html"
 
 
 def render_item_page(config: Config, item: Item, section_label: str | None = None) -> bytes:
@@ -138,39 +126,10 @@ def render_item_page(config: Config, item: Item, section_label: str | None = Non
     text = _jinja.get_template("item.html").render(
         site=config.site,
         feeds=specs,
+        formats=FEED_FORMATS,
         item=item,
         section_spec=section_spec,
         published_iso=item.published.strftime("%Y-%m-%dT%H:%M:%SZ"),
         published_text=human_date(item.published),
     )
     return text.encode("utf-8")
-
-
-def iter_item_pages(store: Store, config: Config) -> Iterator[tuple[str, bytes]]:
-    """Every permalink page, one at a time (the store may hold many thousands)."""
-    labels = {s.slug: s.label for s in store.sections()}
-    for item in store.iter_items():
-        if has_page(item):
-            label = labels.get(item.section_slug) if item.section_slug else None
-            yield item_page_path(item), render_item_page(config, item, label)
-
-
-def render_site_files(
-    store: Store, config: Config, slugs: Iterable[str] | None = None
-) -> tuple[dict[str, bytes], list[FeedSpec]]:
-    """Feeds (all of them, or only ``slugs``), index and OPML; item pages are separate.
-
-    Returns the files and the specs of every feed that exists now.
-    """
-    sections = store.sections()
-    specs = all_specs(config, sections)
-    wanted = {s.slug for s in specs} if slugs is None else set(slugs) & {s.slug for s in specs}
-    files: dict[str, bytes] = {}
-    counts = {s.slug: s.items for s in sections}
-    counts[ALL] = store.count_items()
-    for spec in specs:
-        if spec.slug in wanted:
-            files.update(render_feed_files(spec, feed_items(store, config, spec.slug)))
-    files["index.html"] = render_index(config, specs, counts)
-    files["opml.xml"] = render_opml(config, specs, store.newest_item())
-    return files, specs

@@ -1,0 +1,268 @@
+"""The one publisher: (store, config) -> tree path -> bytes.
+
+``feeds export``, the daemon's HTTP server, ``serve --export`` and ``serve
+--get`` all publish through ``Publisher``, so the exported tree and the
+served tree are the same bytes by construction. What the site publishes is
+a table (``ENTRIES``): a new page or feed is one entry there, of one of
+three scopes:
+
+- ``SiteEntry``: files of the whole site (index, OPML), rendered after any change;
+- ``FeedEntry``: files made per feed (``all`` and each section), rendered
+  when that feed's items change, from the feed's newest items;
+- ``ItemEntry``: one file per stored item (permalink pages), never held
+  all at once: rendered when asked for, or streamed by an export.
+
+Every byte is a function of the store and the config: no clock is read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from feeds.config import Config
+from feeds.model import Item, SectionInfo
+from feeds.publish.export import Managed
+from feeds.publish.formats import FEED_FORMATS, HTML, feed_path
+from feeds.publish.generate import EMPTY_FEED_UPDATED, FeedSpec, feed_updated
+from feeds.publish.site import (
+    ALL,
+    all_specs,
+    item_page_path,
+    render_index,
+    render_item_page,
+    render_opml,
+)
+from store import Store
+from store.db import ItemVersion
+
+
+class Rendered(NamedTuple):
+    """A file's bytes and the newest time its content shows (a seed for Last-Modified)."""
+
+    body: bytes
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    """What every file of one build shares, read from the store once.
+
+    This is the only place section sizes are counted.
+    """
+
+    store: Store
+    config: Config
+    sections: tuple[SectionInfo, ...]
+    specs: tuple[FeedSpec, ...]  # "all" first, then each section by slug
+    counts: Mapping[str, int]  # feed slug -> items stored
+    newest: Item | None
+
+    @property
+    def labels(self) -> dict[str, str | None]:
+        return {s.slug: s.label for s in self.sections}
+
+    def label_of(self, item: Item) -> str | None:
+        if not item.section_slug:
+            return None
+        return next((s.label for s in self.sections if s.slug == item.section_slug), None)
+
+
+def read_view(store: Store, config: Config) -> SiteView:
+    """Sections, feed specs and counts as the store holds them now."""
+    sections = tuple(store.sections())
+    counts = {s.slug: s.items for s in sections}
+    counts[ALL] = store.count_items()
+    return SiteView(
+        store=store,
+        config=config,
+        sections=sections,
+        specs=tuple(all_specs(config, sections)),
+        counts=counts,
+        newest=store.newest_item(),
+    )
+
+
+Files = Iterable[tuple[str, Rendered]]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteEntry:
+    """Files of the whole site, rendered after any change."""
+
+    name: str
+    render: Callable[[SiteView], Files]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """Files made per feed, from its spec and its newest items."""
+
+    name: str
+    render: Callable[[SiteView, FeedSpec, Sequence[Item]], Files]
+    paths: Callable[[str], Iterable[str]]  # the paths it makes for a feed slug
+
+
+@dataclass(frozen=True, slots=True)
+class ItemEntry:
+    """One file per item that has one, rendered on demand."""
+
+    name: str
+    path: Callable[[ItemVersion], str | None]  # None: this item has no such file
+    slug_of: Callable[[str], str | None]  # the item slug a path names, if it is one of ours
+    render: Callable[[SiteView, Item], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Entries:
+    """The table of everything the site publishes."""
+
+    site: tuple[SiteEntry, ...]
+    feeds: tuple[FeedEntry, ...]
+    items: tuple[ItemEntry, ...]
+    managed: Managed  # the folders whose stale files an export removes
+
+
+# -- the entries of this site ---------------------------------------------------
+
+
+def _feed_files(view: SiteView, spec: FeedSpec, items: Sequence[Item]) -> Files:
+    modified = feed_updated(items)
+    for fmt in FEED_FORMATS:
+        assert fmt.render is not None
+        yield feed_path(spec.slug, fmt), Rendered(fmt.render(spec, items), modified)
+
+
+def _feed_paths(slug: str) -> Iterator[str]:
+    return (feed_path(slug, fmt) for fmt in FEED_FORMATS)
+
+
+def _site_modified(view: SiteView) -> datetime:
+    return view.newest.updated if view.newest is not None else EMPTY_FEED_UPDATED
+
+
+def _index(view: SiteView) -> Files:
+    body = render_index(view.config, view.specs, dict(view.counts))
+    yield "index.html", Rendered(body, _site_modified(view))
+
+
+def _opml(view: SiteView) -> Files:
+    yield "opml.xml", Rendered(render_opml(view.config, view.specs, view.newest), _site_modified(view))
+
+
+_PAGE_PREFIX, _PAGE_SUFFIX = "items/", ".html"
+
+
+def _story_path(version: ItemVersion) -> str | None:
+    # Items with a link of their own (remote entries) are read there; seed stories get a page.
+    return None if version.has_link else item_page_path(version.slug)
+
+
+def _story_slug(path: str) -> str | None:
+    if path.startswith(_PAGE_PREFIX) and path.endswith(_PAGE_SUFFIX):
+        slug = path[len(_PAGE_PREFIX) : -len(_PAGE_SUFFIX)]
+        return slug if slug and "/" not in slug else None
+    return None
+
+
+def _story(view: SiteView, item: Item) -> bytes:
+    return render_item_page(view.config, item, view.label_of(item))
+
+
+ENTRIES = Entries(
+    site=(SiteEntry("index", _index), SiteEntry("opml", _opml)),
+    feeds=(FeedEntry("feeds", _feed_files, _feed_paths),),
+    items=(ItemEntry("story", _story_path, _story_slug, _story),),
+    managed={"feeds": tuple(f.extension for f in FEED_FORMATS), "items": (HTML.extension,)},
+)
+
+
+def version_of(item: Item) -> ItemVersion:
+    """What an item's files depend on, from the item itself."""
+    return ItemVersion(item.slug, item.content_hash(), item.section_slug, item.link is not None)
+
+
+# -- the publisher ----------------------------------------------------------------
+
+
+class Publisher:
+    """Renders any part of the tree from one store and one config."""
+
+    def __init__(self, store: Store, config: Config, entries: Entries = ENTRIES) -> None:
+        self.store = store
+        self.config = config
+        self.entries = entries
+
+    def view(self) -> SiteView:
+        return read_view(self.store, self.config)
+
+    def feed_items(self, slug: str) -> list[Item]:
+        """The newest items of a feed, in feed order."""
+        return self.store.feed_items(None if slug == ALL else slug, self.config.output.items_per_feed)
+
+    def feed_files(self, view: SiteView, slugs: Iterable[str] | None = None) -> dict[str, Rendered]:
+        """The files of every feed entry for the feeds ``slugs`` (None: every feed)."""
+        wanted = None if slugs is None else set(slugs)
+        files: dict[str, Rendered] = {}
+        for spec in view.specs:
+            if wanted is None or spec.slug in wanted:
+                items = self.feed_items(spec.slug)
+                for entry in self.entries.feeds:
+                    files.update(entry.render(view, spec, items))
+        return files
+
+    def feed_paths(self, slug: str) -> set[str]:
+        """Every path the feed entries make for one feed."""
+        return {path for entry in self.entries.feeds for path in entry.paths(slug)}
+
+    def site_files(self, view: SiteView) -> dict[str, Rendered]:
+        return {path: rendered for entry in self.entries.site for path, rendered in entry.render(view)}
+
+    def page_paths(self, version: ItemVersion) -> Iterator[str]:
+        """The paths of an item's own files."""
+        for entry in self.entries.items:
+            path = entry.path(version)
+            if path is not None:
+                yield path
+
+    def page(self, view: SiteView, path: str) -> Rendered | None:
+        """The item file at ``path``, read from the store; None if there is none."""
+        for entry in self.entries.items:
+            slug = entry.slug_of(path)
+            if slug is None:
+                continue
+            item = self.store.items_by_slugs([slug]).get(slug)
+            if item is not None and entry.path(version_of(item)) == path:
+                return Rendered(entry.render(view, item), item.updated)
+        return None
+
+    def pages_of(self, view: SiteView, items: Iterable[Item]) -> Iterator[tuple[str, Rendered]]:
+        """Every item file of ``items``."""
+        for item in items:
+            version = version_of(item)
+            for entry in self.entries.items:
+                path = entry.path(version)
+                if path is not None:
+                    yield path, Rendered(entry.render(view, item), item.updated)
+
+    def pages_by_slugs(self, view: SiteView, slugs: Iterable[str]) -> Iterator[tuple[str, Rendered]]:
+        """The item files of the items ``slugs``, read from the store in chunks."""
+        wanted = sorted(slugs)
+        for start in range(0, len(wanted), 500):
+            found = self.store.items_by_slugs(wanted[start : start + 500])
+            yield from self.pages_of(view, (found[s] for s in wanted[start : start + 500] if s in found))
+
+    def is_item_file(self, path: str) -> bool:
+        """Whether ``path`` has the shape of an item file (it may not exist)."""
+        return any(entry.slug_of(path) is not None for entry in self.entries.items)
+
+    def files(self, view: SiteView | None = None) -> Iterator[tuple[str, bytes]]:
+        """The whole tree, one file at a time: feeds, index and OPML, then item files."""
+        view = view or self.view()
+        eager = {**self.feed_files(view), **self.site_files(view)}
+        for path in sorted(eager):
+            yield path, eager[path].body
+        for path, rendered in self.pages_of(view, self.store.iter_items()):
+            yield path, rendered.body

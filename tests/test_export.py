@@ -81,7 +81,7 @@ def test_gzip_files_follow_their_file_and_only_its_changes(tmp_path: Path) -> No
     packed = tmp_path / "feeds/all.rss.gz"
     os.utime(tmp_path / "feeds/all.rss", ns=(10**18, 10**18))
     os.utime(packed, ns=(10**18, 10**18))
-    result = export_files(tmp_path, [("feeds/all.rss", b"one")])
+    result = export_files(tmp_path, [("feeds/all.rss", b"one")], ENTRIES.managed)
     assert result.unchanged == ["feeds/all.rss"] and result.deleted == ["feeds/old.rss"]
     assert packed.stat().st_mtime_ns == 10**18  # untouched
     assert not (tmp_path / "feeds/old.rss.gz").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 from pytest_httpserver import HTTPServer
@@ -18,7 +19,12 @@ RSS = "application/rss+xml"
 
 
 def exported(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """Every file of an exported tree but the .gz beside each (checked against its file)."""
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    packed = {path: data for path, data in files.items() if path.endswith(".gz")}
+    for path, data in packed.items():
+        assert gzip.decompress(data) == files[path.removesuffix(".gz")], path
+    return {path: data for path, data in files.items() if path not in packed}
 
 
 def test_the_served_tree_is_the_exported_tree_byte_for_byte(httpserver: HTTPServer, project: Path) -> None:

@@ -18,7 +18,7 @@ from feeds.cli.common import fail, get_config, say
 from feeds.clock import system_clock
 from feeds.config import Config, find_config_path, load_config
 from feeds.errors import ConfigError, FeedsError, StoreError
-from feeds.publish.site import render_site_files
+from feeds.publish.tree import Publisher
 from feeds.publish.validate import check_feed
 from store.maintenance import backup_store, inspect_store
 
@@ -75,7 +75,8 @@ def _check_feeds(config: Config) -> int:
     """Build every feed from the store as the daemon would and apply our rules to each."""
     try:
         with open_store(config) as store:
-            files, _ = render_site_files(store, config)
+            publisher = Publisher(store, config)
+            files = {path: r.body for path, r in publisher.feed_files(publisher.view()).items()}
     except FeedsError as e:
         click.echo(f"feeds: cannot build: {e}", err=True)
         return 1

@@ -226,7 +226,7 @@ def run_ours(port: int, feeds: int, workers: int, folder: Path) -> dict[str, Any
             if phase == "changed":
                 _bump(port, feeds // 10)
             started = time.perf_counter()
-            report = refresh_sources(store, config, system_clock, force=True)
+            report = refresh_sources(store, config, system_clock, mode="force")
             times[phase] = time.perf_counter() - started
             times[f"{phase}_items_changed"] = report.items_changed
             times[f"{phase}_errors"] = len(report.errors)

@@ -88,6 +88,7 @@ class FetchConfig:
     deadline: float = 60.0  # total time one fetch may take
     max_bytes: int = 10 * 1024 * 1024
     max_backoff: float = 86400.0
+    max_entries: int = 5000  # a feed's newest entries kept; the rest dropped with a warning
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +274,7 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
             "deadline": reader.duration,
             "max_bytes": reader.positive_int,
             "max_backoff": reader.duration,
+            "max_entries": reader.positive_int,
         },
     )
     cluster = reader.dataclass_table(

@@ -8,15 +8,29 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 from feeds.model import SourceState
 
 # -- remote sources: when to fetch, how long to back off -------------------
+#
+# One policy, computed once per fetch: ``state_after_success`` and
+# ``state_after_failure`` set ``next_due`` (the interval or cron time, the
+# publisher's hints and skipped hours, backoff, Retry-After);
+# ``refresh_action`` says whether a run fetches; ``wake_time`` is when the
+# daemon's one trigger for the source fires (``next_due`` plus jitter).
 
-# The first retry after a failure; each further failure doubles it.
-BACKOFF_BASE = 60.0
 # A publisher's hint (ttl, sy:, max-age) may slow us down, but not below once a day.
 HINT_CAP = 86400.0
+# A failing source is retried no sooner than its own interval, doubling from
+# there per consecutive failure up to ``[fetch] max_backoff``; jitter adds up
+# to a quarter, so failing sources do not retry in step.
+BACKOFF_SPREAD = 0.25
+# Daemon wake-ups are spread over a tenth of the interval, at most five
+# minutes: sources added together drift apart instead of hitting the network
+# at once. Cron sources share round minutes, so they are spread a little too.
+MAX_JITTER = 300.0
+CRON_JITTER = 30.0
 _SY_PERIODS = {
     "hourly": 3600,
     "daily": 86400,
@@ -25,6 +39,18 @@ _SY_PERIODS = {
     "yearly": 365 * 86400,
 }
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DEFAULT_INTERVAL = 3600.0
+
+
+class Schedule(Protocol):
+    """A source's own schedule (``feeds.config.SourceConfig``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def interval(self) -> float | None: ...
+    @property
+    def cron(self) -> str | None: ...
 
 
 def is_due(state: SourceState, now: datetime) -> bool:
@@ -89,8 +115,16 @@ def next_refresh_after(
     if cron:
         moment = next_cron_time(cron, max(earliest, now + timedelta(seconds=1)))
     else:
-        moment = max(now + timedelta(seconds=interval or 3600.0), earliest)
+        moment = max(now + timedelta(seconds=interval or DEFAULT_INTERVAL), earliest)
     return skip_forward(moment, skip_hours, skip_days)
+
+
+def own_period(schedule: Schedule, now: datetime) -> float:
+    """Seconds from ``now`` to the source's next regular fetch: its interval,
+    or the wait until its next cron time."""
+    if schedule.cron:
+        return max(60.0, (next_cron_time(schedule.cron, now + timedelta(seconds=1)) - now).total_seconds())
+    return schedule.interval or DEFAULT_INTERVAL
 
 
 def jitter_fraction(name: str, now: datetime) -> float:
@@ -100,34 +134,42 @@ def jitter_fraction(name: str, now: datetime) -> float:
     return int.from_bytes(digest, "big") / 2.0**64
 
 
-def backoff_delay(failures: int, *, cap: float, jitter: float) -> float:
+def backoff_delay(failures: int, *, base: float, cap: float, jitter: float) -> float:
     """Seconds to wait after ``failures`` consecutive failures.
 
-    Doubles from BACKOFF_BASE; ``jitter`` in [0, 1) (the caller's random draw)
-    spreads it over 0.75x-1.25x so failing sources do not retry in step.
-    Never above ``cap``.
+    ``base`` is the source's own period: a failing source is never polled
+    more often than a healthy one. It doubles per further failure, up to
+    ``cap`` (which never brings it below ``base``); ``jitter`` in [0, 1)
+    (a draw from ``jitter_fraction``) adds up to a quarter.
     """
     exponent = min(max(failures, 1) - 1, 40)
-    delay = min(cap, BACKOFF_BASE * 2.0**exponent)
-    return min(cap, delay * (0.75 + 0.5 * jitter))
+    grown = base * 2.0**exponent * (1.0 + BACKOFF_SPREAD * jitter)
+    return max(base, min(cap, grown))
 
 
-def retry_after_time(value: str | None, now: datetime, *, cap: float) -> datetime | None:
-    """When a 429/503 ``Retry-After`` (seconds or an HTTP date) lets us retry,
-    clamped to [now, now + cap]; None when absent or unreadable."""
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A 429/503 ``Retry-After`` (seconds or an HTTP date) as seconds from
+    ``now`` (0 for a date in the past); None when absent or unreadable.
+    The value may be absurd (twenty digits): the caller clamps it."""
     if not value or not value.strip():
         return None
     text = value.strip()
     if text.isdigit():
-        moment = now + timedelta(seconds=int(text[:12]))
-    else:
-        try:
-            moment = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-    return min(max(moment, now), now + timedelta(seconds=cap))
+        return float(int(text)) if len(text) <= 20 else float("inf")
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())
+
+
+def retry_after_time(value: str | None, now: datetime, *, cap: float) -> datetime | None:
+    """When a ``Retry-After`` lets us retry, clamped to [now, now + cap];
+    None when absent or unreadable. Never an OverflowError."""
+    seconds = retry_after_seconds(value, now)
+    return None if seconds is None else now + timedelta(seconds=min(seconds, cap))
 
 
 def state_for_url(state: SourceState, url: str) -> SourceState:
@@ -139,17 +181,26 @@ def state_for_url(state: SourceState, url: str) -> SourceState:
 
 def state_after_failure(
     state: SourceState,
+    schedule: Schedule,
     now: datetime,
     *,
     error: str,
     status: int | None,
-    retry_at: datetime | None,
+    retry_after: str | None,
     max_backoff: float,
-    jitter: float,
 ) -> SourceState:
-    """One more consecutive failure: back off (or wait as Retry-After asks)."""
+    """One more consecutive failure: back off from the source's own period,
+    or wait longer if the publisher's Retry-After asks (clamped to the cap,
+    and the clamp named in the recorded error)."""
     failures = state.error_count + 1
-    until = retry_at or now + timedelta(seconds=backoff_delay(failures, cap=max_backoff, jitter=jitter))
+    jitter = jitter_fraction(schedule.name, now)
+    delay = backoff_delay(failures, base=own_period(schedule, now), cap=max_backoff, jitter=jitter)
+    asked = retry_after_seconds(retry_after, now)
+    if asked is not None and asked > max_backoff:
+        error = f"{error} (Retry-After {retry_after!s:.40} clamped to {max_backoff:g}s)"
+    if asked is not None:
+        delay = max(delay, min(asked, max_backoff))
+    until = now + timedelta(seconds=round(delay))  # the store keeps whole seconds of these
     return replace(
         state,
         last_attempt=now,
@@ -175,9 +226,18 @@ def state_after_gone(state: SourceState, now: datetime, *, error: str) -> Source
     )
 
 
-def state_after_success(state: SourceState, now: datetime, **changes: object) -> SourceState:
-    """A fetch that worked (200 or 304): errors and backoff are forgotten."""
-    return replace(
+def state_after_success(
+    state: SourceState,
+    schedule: Schedule,
+    now: datetime,
+    *,
+    max_age: float | None = None,
+    **changes: object,
+) -> SourceState:
+    """A fetch that worked (200 or 304): errors and backoff are forgotten, and
+    the source is next due on its schedule, no sooner than the publisher's
+    hints (ttl, sy:, ``max_age`` of Cache-Control), outside skipped hours."""
+    done = replace(
         state,
         last_attempt=now,
         last_success=now,
@@ -186,6 +246,36 @@ def state_after_success(state: SourceState, now: datetime, **changes: object) ->
         backoff_until=None,
         **changes,  # type: ignore[arg-type]
     )
+    floors = [done.min_interval, publisher_floor(max_age=max_age)]
+    next_due = next_refresh_after(
+        now,
+        interval=schedule.interval,
+        cron=schedule.cron,
+        floor=max((f for f in floors if f), default=None),
+        skip_hours=done.skip_hours,
+        skip_days=done.skip_days,
+    )
+    return replace(done, next_due=next_due)
+
+
+def jitter_for(schedule: Schedule) -> float:
+    """How far past its due time a source's daemon wake-up may be spread."""
+    if schedule.cron:
+        return CRON_JITTER
+    return min((schedule.interval or DEFAULT_INTERVAL) / 10, MAX_JITTER)
+
+
+def wake_time(schedule: Schedule, state: SourceState | None, now: datetime) -> datetime | None:
+    """When the daemon's trigger for a source fires: now for a source never
+    fetched (or overdue), else its due time (the later of ``next_due`` and
+    any backoff) plus its jitter; None for a source gone (410)."""
+    if state is None or state.next_due is None:
+        return None if state is not None and state.disabled else now
+    if state.disabled:
+        return None
+    due = max(state.next_due, state.backoff_until or state.next_due)
+    spread = jitter_for(schedule) * jitter_fraction(schedule.name, due)
+    return max(now, due + timedelta(seconds=spread))
 
 
 # -- cron -------------------------------------------------------------------
@@ -267,21 +357,22 @@ def max_age_seconds(cache_control: str | None) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def refresh_action(state: SourceState, now: datetime, *, enabled: bool, named: bool, force: bool) -> str:
+def refresh_action(state: SourceState, now: datetime, *, enabled: bool, mode: str) -> str:
     """What a refresh does with one source: "fetch", or why not.
 
-    ``force`` ignores due times and backoff but never polls a source that
-    is switched off (``enabled = false``) or gone (410). A source named on
-    its own is fetched even if not due, unless it is backing off.
+    ``mode`` "due": only if due; "all" (``feeds refresh --all``, or the
+    source named): due or not, but a publisher's Retry-After and a failing
+    source's backoff are still honoured; "force" (``--force``) overrides those
+    too. None polls a source switched off (``enabled = false``) or gone (410).
     """
     if not enabled:
         return "switched off in the config"
     if state.disabled:
         return "disabled"
-    if force:
+    if mode == "force":
         return "fetch"
     if in_backoff(state, now):
         return f"backing off until {state.backoff_until:%Y-%m-%d %H:%M:%S}Z"
-    if named or is_due(state, now):
+    if mode == "all" or is_due(state, now):
         return "fetch"
     return f"not due until {state.next_due:%Y-%m-%d %H:%M:%S}Z"

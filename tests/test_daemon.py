@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,7 +15,7 @@ import pytest
 from feeds.app import run_export
 from feeds.clock import Clock
 from feeds.config import Config, SourceConfig
-from feeds.daemon.service import Daemon, Pending, add_changes, publish_delay, source_due
+from feeds.daemon.service import Daemon, Pending, add_changes, publish_delay
 from feeds.daemon.web import call_app, create_app
 from feeds.model import SourceState
 from feeds.publish.cache import next_last_modified
@@ -49,9 +49,13 @@ class FakeTimer:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, float, Callable[[], object]]] = []
+        self.at: dict[str, tuple[datetime, Callable[[], object]]] = {}  # key -> the one pending call
 
     def call_later(self, key: str, delay: float, run: Callable[[], object]) -> None:
         self.calls.append((key, delay, run))
+
+    def call_at(self, key: str, when: datetime, run: Callable[[], object]) -> None:
+        self.at[key] = (when, run)
 
 
 class FakeMonotonic:
@@ -83,11 +87,19 @@ class FakeRefresher:
 
     changed: frozenset[str] = frozenset({"all", "world"})
     calls: list[Sequence[str] | None] = field(default_factory=list)
+    modes: list[str | None] = field(default_factory=list)
 
     def __call__(
-        self, store: Store, config: Config, clock: Clock, names: Sequence[str] | None = None
+        self,
+        store: Store,
+        config: Config,
+        clock: Clock,
+        names: Sequence[str] | None = None,
+        *,
+        mode: str | None = None,
     ) -> FakeReport:
         self.calls.append(names)
+        self.modes.append(mode)
         results = tuple(FakeResult(n, items_changed=3) for n in (names or ["a", "b"]))
         return FakeReport(results, self.changed)
 
@@ -199,7 +211,7 @@ def test_publish_waits_for_quiet_but_not_beyond_max_delay() -> None:
     assert publish_delay(pending, 139.0, quiet=2, max_delay=30) == -9  # overdue: publish now
 
 
-def test_source_jobs_call_the_updater_with_their_name(
+def test_each_source_gets_one_trigger_and_its_run_calls_the_updater(
     store: Store, config: Config, clock: Clock, timer: FakeTimer, caplog: pytest.LogCaptureFixture
 ) -> None:
     sources = (
@@ -210,16 +222,18 @@ def test_source_jobs_call_the_updater_with_their_name(
     refresher = FakeRefresher()
     daemon = Daemon(store, replace(config, sources=sources), clock, refresh=refresher, timer=timer)
     daemon.start()
-    assert refresher.calls == [None]  # start-up: every due source
-    specs = {spec.id: spec for spec in daemon.job_specs()}
-    assert set(specs) == {"seeds", "source:a", "source:b"}
-    assert specs["source:a"].every == 600.0 and specs["source:a"].jitter == 60.0
-    assert specs["source:b"].cron == "*/30 * * * 1-5" and specs["source:b"].every is None
+    assert (refresher.calls, refresher.modes) == ([None], ["due"])  # start-up: every due source
+    assert [spec.id for spec in daemon.job_specs()] == ["seeds"]
+    assert daemon.schedule_sources() == 2
+    assert {key: when for key, (when, _) in timer.at.items()} == {"source:a": NOW, "source:b": NOW}
     with caplog.at_level(logging.INFO, logger="feeds.daemon.service"):
-        specs["source:a"].run()
-    assert refresher.calls[-1] == ["a"]
+        timer.at["source:a"][1]()
+    assert (refresher.calls[-1], refresher.modes[-1]) == (["a"], "due")
     assert "source a: ok, 3 items changed, 0.01s" in caplog.text
     assert timer.calls and timer.calls[-1][0] == "publish"
+    # The fake stored nothing, so "a" still looks due: it is looked at again
+    # in a minute (as while a fetch worker has it), not at once.
+    assert timer.at["source:a"][0] == NOW + timedelta(seconds=60)
 
 
 def test_a_failing_job_is_logged_and_the_daemon_goes_on(
@@ -324,30 +338,20 @@ def test_a_failed_export_is_retried_in_full(
     assert (out / "feeds" / "science.atom").is_file()
 
 
-def test_a_source_job_fetches_only_when_the_source_is_due(
-    store: Store, config: Config, clock: Clock, caplog: pytest.LogCaptureFixture
+def test_after_a_run_the_trigger_moves_to_the_time_the_state_gives(
+    store: Store, config: Config, clock: Clock, timer: FakeTimer
 ) -> None:
     sources = (SourceConfig(name="a", url="https://a.example/feed", interval=600.0),)
     refresher = FakeRefresher()
-    daemon = Daemon(store, replace(config, sources=sources), clock, refresh=refresher)
-    (job,) = [spec for spec in daemon.job_specs() if spec.id == "source:a"]
-    # The publisher's ttl put the next fetch an hour out: the 10-minute wake-up skips it.
+    daemon = Daemon(store, replace(config, sources=sources), clock, refresh=refresher, timer=timer)
+    # The publisher's ttl put the next fetch an hour out.
     state = SourceState(name="a", url="https://a.example/feed", next_due=NOW + timedelta(hours=1))
     store.save_source_state(state)
-    with caplog.at_level(logging.INFO, logger="feeds.daemon.service"):
-        job.run()
-    assert refresher.calls == []
-    assert "source a: skipped, 0 items changed, 0.00s: not due until 2026-01-05T13:00:00Z" in caplog.text
-    # Due a few seconds after the wake-up (within its jitter): fetched now, not an interval late.
-    store.save_source_state(replace(state, next_due=NOW + timedelta(seconds=30)))
-    job.run()
-    assert refresher.calls == [["a"]]
-
-
-def test_source_due_allows_the_wake_up_slack() -> None:
-    state = SourceState(name="a", url="https://a.example/", next_due=NOW + timedelta(seconds=60))
-    assert not source_due(state, NOW, slack=30)
-    assert source_due(state, NOW, slack=60)
-    assert source_due(None, NOW, slack=0)
-    assert source_due(replace(state, next_due=None), NOW, slack=0)
-    assert source_due(replace(state, disabled=True), NOW, slack=0)  # the updater reports it as gone
+    daemon.schedule_sources()
+    when, run = timer.at["source:a"]
+    # An hour out, plus at most a tenth of the interval of jitter.
+    assert NOW + timedelta(hours=1) <= when <= NOW + timedelta(hours=1, seconds=60)
+    store.save_source_state(replace(state, next_due=NOW + timedelta(hours=3)))  # another process fetched it
+    run()
+    assert refresher.modes == ["due"]  # the updater skips it if it is not due
+    assert NOW + timedelta(hours=3) <= timer.at["source:a"][0] <= NOW + timedelta(hours=3, seconds=60)

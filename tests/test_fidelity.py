@@ -136,7 +136,7 @@ def test_the_publishers_updated_is_kept_and_a_correction_moves_it(
     corrected = ATOM_CORRECTED.format(updated="2026-01-05T11:00:00Z", text="Water, corrected.")
     httpserver.expect_request("/a.xml").respond_with_data(corrected, content_type="application/atom+xml")
     clock.advance(7200)
-    refresh_sources(store, config, clock, force=True)
+    refresh_sources(store, config, clock, mode="force")
     run_export(store, config, project / "public")
     feed = json.loads((project / "public" / "feeds" / "all.json").read_bytes())
     assert (feed["items"][0]["date_modified"], feed["items"][0]["content_html"]) == (

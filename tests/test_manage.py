@@ -162,11 +162,12 @@ def test_strict_refresh_exits_1_and_failures_are_warnings(httpserver: HTTPServer
     lenient = run_feeds("refresh", "--all", cwd=project)
     assert lenient.returncode == 0
     assert re.search(r"WARNING \S+: source broken: error, HTTP 500", lenient.stderr), lenient.stderr
-    strict = run_feeds("refresh", "--all", "--strict", cwd=project)
+    # "broken" now backs off, which --all honours: --force fetches it again.
+    strict = run_feeds("refresh", "--force", "--strict", cwd=project)
     assert strict.returncode == 1
-    quiet = run_feeds("--quiet", "refresh", "--all", cwd=project)
+    quiet = run_feeds("--quiet", "refresh", "--force", cwd=project)
     assert quiet.stdout == "" and "source broken: error" in quiet.stderr
-    as_json = run_feeds("--log-format", "json", "refresh", "--all", cwd=project)
+    as_json = run_feeds("--log-format", "json", "refresh", "--force", cwd=project)
     records = [json.loads(line) for line in as_json.stderr.splitlines()]
     assert any(r["level"] == "WARNING" and "source broken" in r["message"] for r in records)
 

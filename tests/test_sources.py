@@ -89,7 +89,7 @@ def test_the_same_story_from_two_sources_is_one_item_with_both_origins(
         assert sorted(o.name for o in item.origins) == ["one", "two"]
     # A second refresh keeps it so (the sources' entries are remembered).
     clock.advance(7200)
-    again = refresh_sources(store, config, clock, force=True)
+    again = refresh_sources(store, config, clock, mode="force")
     assert again.changed_sections == frozenset()
     assert store.count_items() == 2
     run_export(store, config, project / "public")
@@ -282,19 +282,29 @@ def test_refresh_and_status_commands(httpserver: HTTPServer, project: Path) -> N
 # -- pure decisions -------------------------------------------------------------
 
 
-def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
-    assert [backoff_delay(n, cap=3600, jitter=0.5) for n in range(1, 8)] == [
-        60,
-        120,
-        240,
-        480,
-        960,
-        1920,
-        3600,
+def test_backoff_grows_from_the_sources_own_interval_up_to_the_cap() -> None:
+    assert [backoff_delay(n, base=600, cap=86400, jitter=0.0) for n in range(1, 10)] == [
+        600,
+        1200,
+        2400,
+        4800,
+        9600,
+        19200,
+        38400,
+        76800,
+        86400,
     ]
-    assert backoff_delay(1, cap=3600, jitter=0.0) == 45
-    assert backoff_delay(1, cap=3600, jitter=0.999) < 75
-    assert backoff_delay(50, cap=86400, jitter=0.999) == 86400
+    assert backoff_delay(1, base=600, cap=86400, jitter=0.999) < 750  # a quarter more at most
+    assert backoff_delay(50, base=600, cap=86400, jitter=0.999) == 86400
+    # A cap below the interval never makes a failing source polled more often than a healthy one.
+    assert backoff_delay(1, base=7 * 86400, cap=86400, jitter=0.5) == 7 * 86400
+
+
+def test_absurd_retry_after_values_are_clamped_never_an_overflow() -> None:
+    for value in ("99999999999999999999", "9" * 400, "Mon, 01 Jan 99999999999 00:00:00 GMT"):
+        moment = retry_after_time(value, NOW, cap=86400)
+        assert moment is None or moment == NOW + timedelta(seconds=86400)
+    assert retry_after_time("99999999999999999999", NOW, cap=86400) == NOW + timedelta(days=1)
 
 
 def test_retry_after_forms() -> None:

@@ -83,7 +83,7 @@ def test_applying_the_same_result_twice_changes_nothing(sourced: Config, store: 
     [
         (304, "not-modified", False),
         (FetchError("HTTP 500", status=500), "error", False),
-        (RetryLaterError("HTTP 429", status=429, retry_after="120"), "error", False),
+        (RetryLaterError("HTTP 429", status=429, retry_after="7200"), "error", False),
         (GoneError("HTTP 410 Gone", status=410), "disabled", True),
     ],
 )
@@ -93,7 +93,7 @@ def test_failures_and_304s_are_results_with_their_new_state(
     prepared = fetch_and_prepare(task_of(sourced, store), FakeRetriever({URL: answer}), NOW)
     assert (prepared.status, prepared.state.disabled, prepared.entries) == (status, disabled, ())
     if isinstance(answer, RetryLaterError):
-        assert prepared.state.next_due == NOW + timedelta(seconds=120)
+        assert prepared.state.next_due == NOW + timedelta(seconds=7200)
     SourceWriter(store).apply(prepared)
     (state,) = store.source_states()
     assert state.last_status == (prepared.http_status) and state.disabled is disabled

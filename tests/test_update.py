@@ -14,7 +14,6 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from feeds.config import Config
-from feeds.decide import BACKOFF_BASE
 from feeds.model import SourceState
 from feeds.sources.prepare import ParseFailure, PrepareJob
 from feeds.sources.update import RefreshReport, Updater, refresh_sources
@@ -161,7 +160,7 @@ def test_a_changed_feed_writes_only_its_new_and_changed_entries(
     refresh(store, config, clock)
     before = {i.title: i for i in store.feed_items(None, 50)}
     clock.advance(3600)
-    (result,) = refresh(store, config, clock, force=True).results
+    (result,) = refresh(store, config, clock, mode="force").results
     assert (result.status, result.items_changed) == ("updated", 2)
     after = {i.title: i for i in store.feed_items(None, 50)}
     assert after["Kept as it was"] == before["Kept as it was"]
@@ -258,7 +257,7 @@ def test_only_permanent_redirects_update_the_url(
     assert refresh(store, config, clock).results[0].status == "updated"
     assert state_of(store).current_url == (new_url if moves else None)
     httpserver.clear_log()
-    refresh(store, config, clock, force=True)
+    refresh(store, config, clock, mode="force")
     paths = [request.path for request, _ in httpserver.log]
     assert paths == (["/new.xml"] if moves else ["/old.xml", "/new.xml"])
 
@@ -298,9 +297,9 @@ def test_404_is_an_error_that_backs_off(
     assert "gazette" in (result.error or "") and "404" in (result.error or "")
     state = state_of(store)
     assert state.error_count == 1 and state.last_error and state.backoff_until is not None
-    assert NOW + timedelta(seconds=0.75 * BACKOFF_BASE) <= state.backoff_until
-    assert state.backoff_until <= NOW + timedelta(seconds=1.25 * BACKOFF_BASE)
-    # Not due while backing off, even when named; --all (force) tries anyway.
+    # The first retry waits the source's own interval (an hour), plus up to a quarter.
+    assert NOW + timedelta(hours=1) <= state.backoff_until <= NOW + timedelta(hours=1.25)
+    # Not due while backing off, even when named; only --force tries anyway.
     assert (
         refresh(store, one_source(project, httpserver.url_for("/feed.xml")), clock, names=["gazette"])
         .results[0]
@@ -319,7 +318,7 @@ def test_410_disables_the_source_and_polling_stops(
     assert state.disabled and state.last_status == 410
     httpserver.clear_log()
     clock.advance(86400 * 30)
-    report = refresh(store, config, clock, force=True)
+    report = refresh(store, config, clock, mode="force")
     assert report.results[0].status == "disabled"
     assert httpserver.log == []
 
@@ -334,7 +333,8 @@ def test_retry_after_is_honoured(
     httpserver.expect_request("/feed.xml").respond_with_data(
         "busy", status=code, headers={"Retry-After": value}
     )
-    config = one_source(project, httpserver.url_for("/feed.xml"))
+    # On a 10-minute interval the publisher's wait is longer than our backoff.
+    config = one_source(project, httpserver.url_for("/feed.xml"), interval="10m")
     assert refresh(store, config, clock).results[0].status == "error"
     assert state_of(store).next_due == NOW + wait
     clock.advance(wait.total_seconds() - 60)
@@ -356,9 +356,11 @@ def test_500_backs_off_more_each_time_then_resets(
         waits.append((state.backoff_until - clock.now).total_seconds())
         clock.now = state.backoff_until  # due again exactly then
     assert state_of(store).error_count == 5
-    # Jitter spreads each wait over 0.75x-1.25x of a doubling base.
+    # From the source's own interval (an hour), doubling, up to a quarter more
+    # for jitter, capped at max_backoff (a day).
     assert all(later > earlier for earlier, later in itertools.pairwise(waits))
-    assert waits[-1] >= 0.75 * 16 * BACKOFF_BASE
+    assert 3600 <= waits[0] <= 1.25 * 3600
+    assert 16 * 3600 <= waits[-1] <= 86400
     httpserver.clear_all_handlers()
     httpserver.expect_request("/feed.xml").respond_with_data(gazette(), content_type=RSS)
     assert refresh(store, config, clock).results[0].status == "updated"
@@ -368,10 +370,10 @@ def test_500_backs_off_more_each_time_then_resets(
 
 
 def test_backoff_is_capped(httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock) -> None:
-    config = one_source(project, httpserver.url_for("/feed.xml"), fetch='max_backoff = "10m"')
+    config = one_source(project, httpserver.url_for("/feed.xml"), fetch='max_backoff = "10m"', interval=60)
     httpserver.expect_request("/feed.xml").respond_with_data("oops", status=502)
     for _ in range(8):
-        refresh(store, config, clock, force=True)
+        refresh(store, config, clock, mode="force")
     state = state_of(store)
     assert state.backoff_until is not None
     assert state.backoff_until - clock.now <= timedelta(minutes=10)
@@ -545,7 +547,7 @@ def test_not_due_sources_are_skipped_and_force_fetches_them(
     clock.advance(60)
     (result,) = refresh(store, config, clock).results
     assert result.status == "skipped" and "not due" in (result.detail or "")
-    assert refresh(store, config, clock, force=True).results[0].status == "unchanged"
+    assert refresh(store, config, clock, mode="force").results[0].status == "unchanged"
     assert refresh(store, config, clock, names=["gazette"]).results[0].status == "unchanged"
 
 
@@ -553,7 +555,7 @@ def test_switched_off_sources_are_never_polled(
     httpserver: HTTPServer, project: Path, store: Store, clock: SteppingClock
 ) -> None:
     config = one_source(project, httpserver.url_for("/feed.xml"), enabled=False)
-    report = refresh(store, config, clock, force=True)
+    report = refresh(store, config, clock, mode="force")
     assert report.results[0].status == "skipped"
     assert httpserver.log == []
 

@@ -130,7 +130,7 @@ def export(ctx: click.Context, out_dir: Path | None, offline: bool, base_url: st
             report = run_ingest(store, config, system_clock)
             _print_ingest(report)
             if not offline and config.sources:
-                run_refresh(store, config, None, force=False)
+                run_refresh(store, config, None, mode="due")
             exported = run_export(store, config, target)
     except FeedsError as e:
         fail(e)

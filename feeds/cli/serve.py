@@ -190,10 +190,11 @@ class DaemonProcess:
                     return
                 for spec in self.daemon.job_specs():
                     self.scheduler.add(spec)
+                sources = self.daemon.schedule_sources()
                 self.scheduler.start()
                 if self.socket is not None:
                     self.serve(self.socket)
-            log.info("ready: %d jobs scheduled", len(self.daemon.job_specs()))
+            log.info("ready: %d jobs scheduled, %d sources", len(self.daemon.job_specs()), sources)
         except BaseException as e:
             self.error = e
             self.stop.set()

@@ -24,6 +24,7 @@ from feeds.clock import system_clock
 from feeds.config import Config
 from feeds.errors import ConfigError, FeedsError
 from feeds.model import SourceState
+from feeds.sources.step import RefreshMode
 from feeds.sources.update import RefreshReport, SourceResult, refresh_sources
 from store import Store
 
@@ -35,27 +36,39 @@ log = logging.getLogger("feeds.sources")
     "--all",
     "everything",
     is_flag=True,
-    help="Fetch every enabled source now, due or not (sources gone with 410 stay off).",
+    help="Fetch every enabled source now, due or not; a publisher's Retry-After and a failing "
+    "source's backoff are still honoured.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Fetch now even sources backing off or asked to wait by Retry-After (loudly; sources "
+    "gone with 410 stay off).",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 if any source failed.")
 @click.argument("names", nargs=-1)
 @click.pass_context
-def refresh(ctx: click.Context, everything: bool, strict: bool, names: tuple[str, ...]) -> None:
+def refresh(ctx: click.Context, everything: bool, force: bool, strict: bool, names: tuple[str, ...]) -> None:
     """Fetch the due remote sources (or the NAMEs given) and regenerate the feeds that changed.
 
+    NAMEs given are fetched due or not, as with --all, unless backing off.
     Shows a progress bar on a terminal and one line per source otherwise.
     Exits 0 when the run completed, even if some sources failed (with
     --strict: 1 if any failed); 2 for a NAME that is not configured.
     """
 
     config = get_config(ctx)
+    mode: RefreshMode = "force" if force else "all" if everything or names else "due"
+    if force:
+        # Overriding a publisher's explicit wait is rude to it: say so every time.
+        log.warning("refresh --force: ignoring Retry-After and backoff; publishers may block us for it")
     unknown = [n for n in names if n not in {s.name for s in config.sources}]
     if unknown:
         known = ", ".join(s.name for s in config.sources) or "none configured"
         fail(ConfigError(f"no such source: {', '.join(unknown)} (sources: {known})", subject=_origin(config)))
     try:
         with open_store(config) as store:
-            report = run_refresh(store, config, list(names) or None, force=everything)
+            report = run_refresh(store, config, list(names) or None, mode=mode)
             if report.changed_sections:
                 exported = run_export(store, config, config.output.dir)
                 written = len(exported.result.written)
@@ -70,19 +83,19 @@ def _origin(config: Config) -> str:
     return str(config.path) if config.path else "built-in config"
 
 
-def run_refresh(store: Store, config: Config, names: list[str] | None, *, force: bool) -> RefreshReport:
+def run_refresh(store: Store, config: Config, names: list[str] | None, *, mode: RefreshMode) -> RefreshReport:
     """Refresh with a progress bar on a terminal, else a line per source; print a summary."""
     total = len(names) if names else len(config.sources)
     if sys.stdout.isatty() and total > 1:
         with click.progressbar(length=total, label="refreshing", show_pos=True) as bar:
             report = refresh_sources(
-                store, config, system_clock, names, force=force, progress=lambda result: bar.update(1)
+                store, config, system_clock, names, mode=mode, progress=lambda result: bar.update(1)
             )
         for result in report.results:
             if result.status == "error":
                 log.warning("%s", describe_result(result))
     else:
-        report = refresh_sources(store, config, system_clock, names, force=force, progress=echo_result)
+        report = refresh_sources(store, config, system_clock, names, mode=mode, progress=echo_result)
     print_refresh_summary(report)
     return report
 

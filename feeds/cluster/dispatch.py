@@ -45,7 +45,7 @@ from feeds.config import Config
 from feeds.decide import state_for_url
 from feeds.errors import BrokerError
 from feeds.model import SourceState
-from feeds.sources.step import PreparedResult, SourceTask, plan_refresh
+from feeds.sources.step import PreparedResult, RefreshMode, SourceTask, plan_refresh
 from feeds.sources.writer import SourceWriter
 from store import Store
 
@@ -115,14 +115,15 @@ class ClusterUpdates:
 
     # -- jobs out -------------------------------------------------------------
 
-    def refresh(self, names: Sequence[str] | None) -> None:
-        """Send a job for each of the named sources (None: all) that is due and
-        has none outstanding; log the skipped ones as the updater would."""
+    def refresh(self, names: Sequence[str] | None, *, mode: RefreshMode = "due") -> None:
+        """Send a job for each of the named sources (None: all) that ``mode``
+        fetches (``decide.refresh_action``: due by default) and has none
+        outstanding; log the skipped ones as the updater would."""
         if names is None:
             states = self.store.source_states()
         else:  # a source job names one: read its state, not every source's
             states = [state for name in names if (state := self.store.source_state(name))]
-        tasks, skipped = plan_refresh(self.config, states, self.clock(), names)
+        tasks, skipped = plan_refresh(self.config, states, self.clock(), names, mode=mode)
         for s in skipped:
             detail = f": {s.error or s.detail}" if (s.error or s.detail) else ""
             log.info("source %s: %s, 0 items changed, 0.00s%s", s.name, s.status, detail)

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from feeds.app import run_export, run_ingest
 from feeds.clock import Clock
 from feeds.config import Config
 from feeds.daemon.health import FAILING, OK, failing_sources, service_status
-from feeds.daemon.scheduler import JobSpec, jitter_for, seeds_job, source_job
-from feeds.decide import is_due
+from feeds.daemon.scheduler import JobSpec, seeds_job
+from feeds.decide import wake_time
 from feeds.errors import FeedsError
 from feeds.model import ErrorEpisode, SourceState
 from feeds.publish.cache import PublishedSite, PublishReport, sync_export
@@ -41,7 +41,7 @@ log = logging.getLogger("feeds.daemon.service")
 
 DEFAULT_QUIET = 2.0  # seconds without a new change before publishing
 DEFAULT_MAX_DELAY = 30.0  # never hold changes back longer than this
-DUE_SLACK = 5.0  # seconds a source job's wake-up may run ahead of the source's own due time
+RECHECK_AFTER_RUN = 60.0  # seconds before a source still due after its run is looked at again
 
 
 class SourceOutcome(Protocol):
@@ -75,13 +75,15 @@ class Refresher(Protocol):
         config: Config,
         clock: Clock,
         names: Sequence[str] | None = None,
+        *,
+        mode: Literal["due", "all", "force"] | None = None,
     ) -> RefreshOutcome: ...
 
 
 class Cluster(Protocol):
     """``feeds.cluster.dispatch.ClusterUpdates``: refreshes done by fetch workers."""
 
-    def refresh(self, names: Sequence[str] | None) -> None: ...
+    def refresh(self, names: Sequence[str] | None, *, mode: Literal["due", "all", "force"] = ...) -> None: ...
     def health(self) -> dict[str, Any]: ...
 
 
@@ -89,6 +91,7 @@ class Timer(Protocol):
     """Runs a function once, later; a newer call with the same key replaces a pending one."""
 
     def call_later(self, key: str, delay: float, run: Callable[[], object]) -> None: ...
+    def call_at(self, key: str, when: datetime, run: Callable[[], object]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,25 +130,6 @@ class ScanStatus:
     errors: int
     items_changed: int
     error: str | None = None
-
-
-def source_due(state: SourceState | None, now: datetime, slack: float) -> bool:
-    """Whether a source's own schedule says fetch, at its job's wake-up ``now``.
-
-    The store's ``next_due`` already holds the interval or cron time, the
-    publisher's ttl and skipped hours. The job wakes on the configured schedule
-    plus up to ``slack`` of jitter, so it may wake a little before the time
-    its last fetch set; a source due within the slack is fetched now rather
-    than a whole interval late. A source never fetched is due.
-    """
-    if state is None or state.disabled:
-        return True  # never fetched; or gone, which the updater reports
-    return is_due(state, now + timedelta(seconds=slack))
-
-
-def _slack(cron: str | None, interval: float | None) -> float:
-    """How far ahead of its source's due time a source job may wake: its jitter and a little."""
-    return jitter_for(None if cron else interval) + DUE_SLACK
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -234,38 +218,49 @@ class Daemon:
                 )
 
     def job_specs(self) -> list[JobSpec]:
-        """The seeds rescan and one job per enabled remote source."""
-        specs = [seeds_job(self.config, self.run_seeds_job)]
-        for source in self.config.sources:
-            if source.enabled:
-                slack = _slack(source.cron, source.interval)
-                specs.append(source_job(source, partial(self.run_source_job, source.name, slack)))
-        return specs
+        """The recurring jobs: the seeds rescan. (Each source has a one-off
+        trigger of its own, placed by ``schedule_sources``.)"""
+        return [seeds_job(self.config, self.run_seeds_job)]
+
+    def schedule_sources(self) -> int:
+        """Place each enabled source's trigger at its wake time; the number placed."""
+        states = {s.name: s for s in self.store.source_states()}
+        return sum(self._schedule_source(name, states.get(name)) for name in self._enabled_sources())
+
+    def _enabled_sources(self) -> list[str]:
+        return [s.name for s in self.config.sources if s.enabled]
+
+    def _schedule_source(self, name: str, state: SourceState | None, *, after_run: bool = False) -> bool:
+        """Place one source's trigger where ``decide.wake_time`` says (none for a gone source)."""
+        source = next((s for s in self.config.sources if s.name == name), None)
+        if self.timer is None or source is None:
+            return False
+        now = self.clock()
+        when = wake_time(source, state, now)
+        if when is None:
+            return False
+        if after_run:
+            # A source still due right after its run is being fetched elsewhere
+            # (a fetch worker, another process): look again in a while, not now.
+            when = max(when, now + timedelta(seconds=RECHECK_AFTER_RUN))
+        self.timer.call_at(f"source:{name}", when, partial(self.run_source_job, name))
+        return True
 
     # -- jobs ---------------------------------------------------------------
 
     def run_seeds_job(self) -> None:
         self._run_job(self.scan_seeds)
 
-    def run_source_job(self, name: str, slack: float = DUE_SLACK) -> None:
-        self._run_job(partial(self.refresh_due_source, name, slack))
+    def run_source_job(self, name: str) -> None:
+        self._run_job(partial(self.refresh_due_source, name))
 
-    def refresh_due_source(self, name: str, slack: float = DUE_SLACK) -> None:
-        """A source job's run: refresh the source if its own schedule says so.
-
-        ``refresh_sources`` fetches a source named to it even when not due (as
-        ``feeds refresh NAME`` wants), so the due check is made here, with the
-        same pure decision; backoff and gone sources are still its to skip.
-        """
-        now = self.clock()
-        # Its own row: reading every source per job made a cycle cost O(sources²).
-        state = self.store.source_state(name)
-        if state is not None and not source_due(state, now, slack):
-            log.info(
-                "source %s: skipped, 0 items changed, 0.00s: not due until %s", name, iso(state.next_due)
-            )
-            return
-        self.refresh_sources([name])
+    def refresh_due_source(self, name: str) -> None:
+        """A source's trigger fired: refresh it if due (another process may
+        have fetched it meanwhile), then place its next trigger."""
+        try:
+            self.refresh_sources([name], mode="due")
+        finally:
+            self._schedule_source(name, self.store.source_state(name), after_run=True)
 
     def scan_seeds(self, *, publish: bool = True) -> IngestReport | None:
         """Ingest new or changed seed files (by content hash); one log line."""
@@ -295,16 +290,22 @@ class Daemon:
             self.note_changes(report.changed_sections)
         return report
 
-    def refresh_sources(self, names: Sequence[str] | None, *, publish: bool = True) -> None:
-        """Refresh the named sources (None: all); the updater skips those not due."""
+    def refresh_sources(
+        self,
+        names: Sequence[str] | None,
+        *,
+        publish: bool = True,
+        mode: Literal["due", "all", "force"] = "due",
+    ) -> None:
+        """Refresh the named sources (None: all) that are due (``mode``: see ``decide.refresh_action``)."""
         if self._cluster is not None:  # workers fetch; their results are stored as they come
-            self._cluster.refresh(names)
+            self._cluster.refresh(names, mode=mode)
             return
         started = time.monotonic()
         refresh = self._refresh or self._own_updater().refresh
         what = f"source {names[0]}" if names and len(names) == 1 else "sources"
         try:
-            report = refresh(self.store, self.config, self.clock, names)
+            report = refresh(self.store, self.config, self.clock, names, mode=mode)
         except FeedsError as e:
             log.error("%s: error, 0 items changed, %.2fs: %s", what, time.monotonic() - started, e)
             return

@@ -17,6 +17,7 @@ Items a seed created are likewise never rewritten by a source.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -110,6 +111,7 @@ class PrepareJob:
     body: bytes
     headers: Mapping[str, str]
     filing: Filing = field(default_factory=Filing)
+    max_entries: int = 5000  # [fetch] max_entries: the newest kept, the rest dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,13 +148,20 @@ def _prepare(
             return None
         entries: dict[str, RemoteEntry] = {}
         empty = 0
-        for raw in parsed.entries:
+        kept = newest_entries(parsed.entries, job.max_entries)
+        for raw in kept:
             entry = clean_entry(raw, job.source, job.authority, job.url, job.filing)
             if entry is None:
                 empty += 1
             else:
                 entries.setdefault(entry.key, entry)  # a feed repeating an entry: the first wins
-        warnings = [w for w in (parsed.warning, _dropped_warning(empty)) if w]
+        capped = len(parsed.entries) - len(kept)
+        cap_warning = (
+            f"{len(parsed.entries)} entries: kept the newest {len(kept)} ([fetch] max_entries)"
+            if capped
+            else None
+        )
+        warnings = [w for w in (parsed.warning, _dropped_warning(empty), cap_warning) if w]
         return RemoteFeed(
             version=parsed.version,
             title=plain_text(parsed.title, MAX_TITLE),
@@ -165,6 +174,21 @@ def _prepare(
     except Exception as e:  # see prepare_feed
         log.exception("%s: parsing failed", job.source)
         return ParseFailure(f"parser failed: {type(e).__name__}: {e}")
+
+
+def newest_entries(entries: Sequence[RawEntry], limit: int) -> Sequence[RawEntry]:
+    """At most ``limit`` entries, the newest by their date (undated ones rank
+    by their place: feeds list newest first), in the feed's order. Capped
+    before cleaning, so a feed of 100,000 entries costs its parse and no more."""
+    if len(entries) <= limit:
+        return entries
+    oldest = datetime.min.replace(tzinfo=UTC)
+
+    def rank(index: int) -> tuple[datetime, int]:
+        entry = entries[index]
+        return entry.published or entry.updated or oldest, -index
+
+    return [entries[i] for i in sorted(heapq.nlargest(limit, range(len(entries)), key=rank))]
 
 
 def _dropped_warning(count: int) -> str | None:

@@ -3,7 +3,7 @@
 The API (everything here is a frozen, picklable record or a function of
 records, so the step runs in a thread, a process or on another machine)::
 
-    tasks, skipped = plan_refresh(config, states, now, names, force=False)
+    tasks, skipped = plan_refresh(config, states, now, names, mode="due")
     prepared = fetch_and_prepare(task, retriever, now)   # for each task
     SourceWriter(store).apply(prepared)                   # feeds.sources.writer
 
@@ -43,16 +43,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from feeds.config import Config, SourceConfig
 from feeds.decide import (
-    jitter_fraction,
     max_age_seconds,
-    next_refresh_after,
     publisher_floor,
     refresh_action,
-    retry_after_time,
     state_after_failure,
     state_after_gone,
     state_after_success,
@@ -65,6 +62,9 @@ from feeds.sources.fetch import FetchRequest, FetchResult
 from feeds.sources.prepare import Filing, ParseFailure, PrepareJob, RemoteEntry, RemoteFeed, prepare_feed
 
 log = logging.getLogger(__name__)
+
+
+RefreshMode = Literal["due", "all", "force"]
 
 
 class Retriever(Protocol):
@@ -82,6 +82,7 @@ class SourceTask:
     authority: str  # the site's tag: authority, part of every remote item id
     filing: Filing
     max_backoff: float
+    max_entries: int = 5000
 
     @property
     def name(self) -> str:
@@ -148,9 +149,14 @@ def plan_refresh(
     now: datetime,
     names: Sequence[str] | None = None,
     *,
-    force: bool = False,
+    mode: RefreshMode | None = None,
 ) -> tuple[list[SourceTask], list[Skipped]]:
-    """The sources a refresh fetches (in config order), and those it does not."""
+    """The sources a refresh fetches (in config order), and those it does not.
+
+    ``mode`` (see ``decide.refresh_action``): "due", "all" or "force"; by
+    default "all" for the sources named, else "due".
+    """
+    mode = mode or ("all" if names is not None else "due")
     by_name = {s.name: s for s in states}
     configured = {s.name for s in config.sources}
     skipped = [
@@ -164,10 +170,16 @@ def plan_refresh(
         if names is not None and source.name not in names:
             continue
         state = state_for_url(by_name.get(source.name) or SourceState(source.name, source.url), source.url)
-        action = refresh_action(state, now, enabled=source.enabled, named=names is not None, force=force)
+        action = refresh_action(state, now, enabled=source.enabled, mode=mode)
         if action == "fetch":
+            fetch = config.fetch
             task = SourceTask(
-                source, state, config.site.authority, filings[source.name], config.fetch.max_backoff
+                source,
+                state,
+                config.site.authority,
+                filings[source.name],
+                fetch.max_backoff,
+                fetch.max_entries,
             )
             tasks.append(task)
         else:
@@ -203,7 +215,9 @@ def retrieve(task: SourceTask, retriever: Retriever) -> Retrieval:
     fingerprint = body_fingerprint(fetched.body, task.source)
     if fingerprint == state.body_hash:
         return Retrieval(head, fingerprint=fingerprint)
-    job = PrepareJob(task.name, task.authority, fetched.url, fetched.body, fetched.headers, task.filing)
+    job = PrepareJob(
+        task.name, task.authority, fetched.url, fetched.body, fetched.headers, task.filing, task.max_entries
+    )
     return Retrieval(head, fingerprint=fingerprint, job=job)
 
 
@@ -265,37 +279,29 @@ def failed(task: SourceTask, error: SourceError, now: datetime) -> PreparedResul
     retry = error.retry_after if isinstance(error, RetryLaterError) else None
     state = state_after_failure(
         task.state,
+        task.source,
         now,
         error=error.message,
         status=error.status,
+        retry_after=retry,
         max_backoff=task.max_backoff,
-        retry_at=retry_after_time(retry, now, cap=task.max_backoff),
-        jitter=jitter_fraction(task.name, now),
     )
-    return PreparedResult(task.name, "error", state, now, http_status=error.status, error=str(error))
+    message = f"{task.name}: {state.last_error}" if state.last_error != error.message else str(error)
+    return PreparedResult(task.name, "error", state, now, http_status=error.status, error=message)
 
 
 def succeeded(task: SourceTask, fetched: FetchResult, now: datetime, **changes: object) -> SourceState:
-    """The state after a 200 or 304, next due on its schedule and the publisher's hints."""
+    """The state after a 200 or 304, next due as ``decide`` says."""
     previous = task.state
     not_modified = fetched.status == 304
-    state = state_after_success(
+    return state_after_success(
         previous,
+        task.source,
         now,
+        max_age=max_age_seconds(fetched.headers.get("cache-control")),
         last_status=fetched.status,
         current_url=fetched.permanent_url or previous.current_url,
         etag=fetched.etag or (previous.etag if not_modified else None),
         last_modified=fetched.last_modified or (previous.last_modified if not_modified else None),
         **changes,
     )
-    max_age = max_age_seconds(fetched.headers.get("cache-control"))
-    floors = [state.min_interval, publisher_floor(max_age=max_age)]
-    next_due = next_refresh_after(
-        now,
-        interval=task.source.interval,
-        cron=task.source.cron,
-        floor=max((f for f in floors if f), default=None),
-        skip_hours=state.skip_hours,
-        skip_days=state.skip_days,
-    )
-    return replace(state, next_due=next_due)

@@ -51,6 +51,7 @@ from feeds.sources.prepare import (
 )
 from feeds.sources.step import (
     PreparedResult,
+    RefreshMode,
     Retrieval,
     Retriever,
     SourceTask,
@@ -163,17 +164,23 @@ class Updater:
         clock: Clock,
         names: Sequence[str] | None = None,
         *,
-        force: bool = False,
+        mode: RefreshMode | None = None,
         progress: Callable[[SourceResult], None] | None = None,
     ) -> RefreshReport:
         """Fetch due sources (or the ``names`` given) and store what changed.
 
-        ``force`` fetches regardless of due times and backoff, but never a
+        ``mode`` (``decide.refresh_action``): "due" (the default without
+        names), "all" (due or not, backoff and Retry-After still honoured;
+        the default for names) or "force" (those overridden too); never a
         source switched off in the config or gone (410). Returns one result
         per source considered, in config order.
         """
         report = progress or (lambda result: None)
-        tasks, skipped = plan_refresh(config, store.source_states(), clock(), names, force=force)
+        if names is None:
+            states = store.source_states()
+        else:  # a daemon job names one source: read its row, not every source's
+            states = [state for name in names if (state := store.source_state(name))]
+        tasks, skipped = plan_refresh(config, states, clock(), names, mode=mode)
         results = {
             s.name: SourceResult(s.name, s.status, error=s.error, detail=s.detail, http_status=s.http_status)
             for s in skipped
@@ -198,12 +205,12 @@ def refresh_sources(
     clock: Clock,
     names: Sequence[str] | None = None,
     *,
-    force: bool = False,
+    mode: RefreshMode | None = None,
     progress: Callable[[SourceResult], None] | None = None,
 ) -> RefreshReport:
     """One refresh with an Updater of its own (the CLI's; see ``Updater.refresh``)."""
     with Updater(config.fetch) as updater:
-        return updater.refresh(store, config, clock, names, force=force, progress=progress)
+        return updater.refresh(store, config, clock, names, mode=mode, progress=progress)
 
 
 def _interleave_hosts(tasks: list[SourceTask]) -> list[SourceTask]:

@@ -90,7 +90,8 @@ def test_healthz_goes_degraded_while_a_source_fails_past_its_interval_and_ok_whe
         status, body = health()
         assert (status, body["status"], body["ok"]) == (200, "ok", True)  # one failure, within its hour
         assert body["sources"][0]["failing_since"] == "2026-01-05T13:00:00Z"
-        clock.advance(HOUR + 60)
+        # Backoff waits the source's own interval plus up to a quarter: then it fails again.
+        clock.advance(1.25 * HOUR + 60)
         daemon.refresh_sources(["wire"])
         status, body = health()
         assert (status, body["status"], body["ok"]) == (200, "degraded", False)
@@ -98,7 +99,7 @@ def test_healthz_goes_degraded_while_a_source_fails_past_its_interval_and_ok_whe
         assert named["name"] == "wire" and named["since"] == "2026-01-05T13:00:00Z"
         assert "500" in named["last_error"] and named["failures"] == 2
         outcome["status"] = 200
-        clock.advance(2 * HOUR)
+        clock.advance(2.5 * HOUR + 60)  # past the second backoff (twice the interval, plus jitter)
         daemon.refresh_sources(["wire"])
         status, body = health()
         assert (status, body["status"], body["degraded"]) == (200, "ok", [])

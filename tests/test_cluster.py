@@ -346,3 +346,20 @@ def test_a_worker_gives_up_on_a_broker_lost_for_longer_than_its_patience(
         assert "the broker stayed unreachable for over 1s; exiting" in worker.text()
     finally:
         worker.stop()
+
+
+def test_a_daemon_started_before_its_broker_waits_for_it_then_sends_every_job(
+    project: Path, farm: Farm, redis_server: RedisServer, processes: list[Process]
+) -> None:
+    write_config(project, farm, 10, redis_server.url, per_host=4, interval="1h")
+    redis_server.stop()
+    daemon = Process(project, "serve", "--no-http")
+    processes.append(daemon)
+    daemon.wait_for("0 jobs sent to .*, 10 waiting for the broker")
+    daemon.wait_for("broker unreachable")
+    redis_server.start()
+    daemon.wait_for(r"broker back after [\d.]+s; sending 10 waiting jobs")
+    start_workers(project, processes, 1)
+    wait_until(lambda: sources_with_status(project, 200) == 10, 60, "every source stored", daemon)
+    assert_stored_once(project, 10, 50)
+    assert len(re.findall("broker unreachable", daemon.text())) == 1

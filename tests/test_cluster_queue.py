@@ -124,3 +124,12 @@ def test_the_generation_marker_changes_when_redis_loses_its_data(
         queue.generation()
     redis_server.start()
     assert queue.generation() != first
+
+
+def test_a_broker_password_is_never_shown() -> None:
+    queue = RedisQueue(f"redis://:s3cret@127.0.0.1:{free_port()}/0", redeliver_after=2.0)
+    assert queue.url.startswith("redis://:***@127.0.0.1:")
+    with pytest.raises(BrokerError) as info:
+        queue.ping()
+    assert "s3cret" not in str(info.value)
+    queue.close()

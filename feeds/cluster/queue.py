@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import dramatiq
 import redis
@@ -123,6 +124,17 @@ class TaskQueue(Protocol):
     def close(self) -> None: ...
 
 
+def shown_url(url: str) -> str:
+    """A broker URL fit to show (logs, `feeds status`, /healthz): its password hidden."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
 class _Consumer:
     """A Dramatiq Worker, stopped once, within ``STOP_GRACE`` seconds: the
     messages it took but did not start go back on the queue, and one still
@@ -158,7 +170,7 @@ class RedisQueue:
     """``TaskQueue`` on one Redis database, for the life of a process."""
 
     def __init__(self, url: str, *, redeliver_after: float, time_limit: float = TIME_LIMIT) -> None:
-        self.url = url
+        self.url = shown_url(url)  # for logs, errors, /healthz: never the password
         self.redeliver_ms = int(redeliver_after * 1000)
         self.client = redis.Redis.from_url(
             url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT

@@ -24,7 +24,7 @@ def cluster_status(config: Config, clock: Clock) -> dict[str, Any]:
         stats, error = None, str(e)
     finally:
         queue.close()
-    return {"broker": config.cluster.broker, "ok": error is None, "error": error, **stats_json(stats)}
+    return {"broker": queue.url, "ok": error is None, "error": error, **stats_json(stats)}
 
 
 def describe_cluster(data: dict[str, Any]) -> str:

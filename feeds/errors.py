@@ -39,6 +39,11 @@ class ExportError(FeedsError):
     """The output tree could not be written."""
 
 
+class QueryError(FeedsError):
+    """A request's query string asks for something the product does not offer
+    (an unknown parameter, a bad ``limit``): the HTTP answer is 400."""
+
+
 class SourceError(FeedsError):
     """A remote source failed: fetch, HTTP status or parse."""
 

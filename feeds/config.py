@@ -101,6 +101,11 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSubConfig:
+    hubs: tuple[str, ...] = ()  # WebSub hubs advertised in every feed and pinged on change
+
+
+@dataclass(frozen=True, slots=True)
 class SectionConfig:
     slug: str
     title: str | None = None
@@ -129,6 +134,7 @@ class Config:
     server: ServerConfig = ServerConfig()
     fetch: FetchConfig = FetchConfig()
     cluster: ClusterConfig = ClusterConfig()
+    websub: WebSubConfig = WebSubConfig()
     sections: Mapping[str, SectionConfig] = field(default_factory=dict)
     sources: tuple[SourceConfig, ...] = ()
 
@@ -217,7 +223,7 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
     reader.no_unknown(
         data,
         "",
-        {"site", "store", "seeds", "output", "server", "fetch", "cluster", "sections", "sources"},
+        {"site", "store", "seeds", "output", "server", "fetch", "cluster", "websub", "sections", "sources"},
     )
     site = reader.dataclass_table(
         data,
@@ -283,6 +289,7 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
         ClusterConfig,
         {"broker": reader.redis_url, "redeliver_after": reader.duration},
     )
+    websub = reader.dataclass_table(data, "websub", WebSubConfig, {"hubs": reader.url_list})
     sections = reader.sections(data.get("sections", {}))
     sources = reader.sources(data.get("sources", []))
     return Config(
@@ -293,6 +300,7 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
         server=server,
         fetch=fetch,
         cluster=cluster,
+        websub=websub,
         sections=sections,
         sources=sources,
     )
@@ -381,6 +389,13 @@ class _Reader:
         except ValueError:
             raise self.fail(key, f"bad port in {text!r}") from None
         return text
+    def url_list(self, value: object, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list of URLs, got {_type_name(value)}")
+        urls = tuple(self.url(v, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(set(urls)) != len(urls):
+            raise self.fail(key, "a URL is listed twice")
+        return urls
 
     def base_url(self, value: object, key: str) -> str:
         text = self.url(value, key)

@@ -472,3 +472,30 @@ def _reason(error: Exception) -> str:
         reason = reason.args[0]
     inner = getattr(reason, "reason", None)
     return str(inner if isinstance(inner, BaseException) else reason)
+
+
+class FormPoster:
+    """POSTs small forms (WebSub publish pings) with one Session of its own.
+
+    Used from one thread (the WebSub worker's); the ping is a plain form
+    POST, so none of the feed-fetch machinery above applies. Network errors
+    become a ``FetchError`` naming the URL; any HTTP status is returned.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.trust_env = False  # a hub URL is configured, not found through the environment
+        self._session.cookies.set_policy(_NO_COOKIES)
+        self._session.headers.update({"User-Agent": USER_AGENT})
+
+    def post(self, url: str, form: Mapping[str, str]) -> int:
+        """The HTTP status of one form POST; FetchError when no answer came."""
+        try:
+            with self._session.post(url, data=dict(form), timeout=self.timeout, allow_redirects=False) as r:
+                return r.status_code
+        except requests.RequestException as e:
+            raise FetchError(f"no answer: {_reason(e)}", subject=url) from e
+
+    def close(self) -> None:
+        self._session.close()

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from feeds.errors import StoreError
 from feeds.model import Item, ItemWrite, Origin, SectionInfo, SeedFile
+from store.archive import ArchiveMixin
 from store.episodes import EpisodesMixin
 from store.rows import format_time, parse_time, row_to_item, row_to_origin
 from store.schema import migrations
@@ -85,9 +86,10 @@ class ItemVersion(NamedTuple):
     has_link: bool  # items with a link of their own get no page
 
 
-class Store(SourcesMixin, SearchMixin, EpisodesMixin):
+class Store(SourcesMixin, SearchMixin, EpisodesMixin, ArchiveMixin):
     """Items, their provenance and ingest bookkeeping in one SQLite file
-    (remote source state and lookups: ``store.sources``; search: ``store.search``)."""
+    (remote source state and lookups: ``store.sources``; search: ``store.search``;
+    archive numbering: ``store.archive``)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

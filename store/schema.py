@@ -151,3 +151,68 @@ def _source_episodes(db: Database) -> None:
     )
     db.table("source_episodes").create_index(["source", "ended"])
     db.table("source_episodes").create_index(["started"])
+
+
+@migrations(name="0006_archive_sequence")
+def _archive_sequence(db: Database) -> None:
+    # RFC 5005 archive pages need boundaries that never move: an item takes
+    # the next number of each feed it enters ("all" and its section) when it
+    # is stored, and keeps it. A page holds a fixed range of numbers, so new
+    # items (whatever their dates) only ever fill the newest page, and a
+    # deletion leaves a hole instead of shifting every later page. Triggers
+    # number every writer's items in the same transaction.
+    db.execute(
+        """
+        CREATE TABLE feed_sequence (
+            feed TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            item_id TEXT NOT NULL,
+            PRIMARY KEY (feed, seq)
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX idx_feed_sequence_item ON feed_sequence (item_id, feed)")
+    db.execute(
+        """
+        CREATE TRIGGER items_sequence_ai AFTER INSERT ON items BEGIN
+            INSERT INTO feed_sequence (feed, seq, item_id) VALUES (
+                'all', coalesce((SELECT max(seq) FROM feed_sequence WHERE feed = 'all'), 0) + 1, new.id);
+            INSERT INTO feed_sequence (feed, seq, item_id)
+                SELECT new.section_slug,
+                    coalesce((SELECT max(seq) FROM feed_sequence WHERE feed = new.section_slug), 0) + 1,
+                    new.id
+                WHERE new.section_slug IS NOT NULL;
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER items_sequence_au AFTER UPDATE OF section_slug ON items
+        WHEN new.section_slug IS NOT old.section_slug BEGIN
+            DELETE FROM feed_sequence WHERE item_id = old.id AND feed = old.section_slug;
+            INSERT INTO feed_sequence (feed, seq, item_id)
+                SELECT new.section_slug,
+                    coalesce((SELECT max(seq) FROM feed_sequence WHERE feed = new.section_slug), 0) + 1,
+                    new.id
+                WHERE new.section_slug IS NOT NULL;
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER items_sequence_ad AFTER DELETE ON items BEGIN
+            DELETE FROM feed_sequence WHERE item_id = old.id;
+        END
+        """
+    )
+    # Number a store's existing items in the order they were first stored.
+    db.execute(
+        "INSERT INTO feed_sequence (feed, seq, item_id)"
+        " SELECT 'all', row_number() OVER (ORDER BY first_seen, published, id), id FROM items"
+    )
+    db.execute(
+        "INSERT INTO feed_sequence (feed, seq, item_id)"
+        " SELECT section_slug,"
+        " row_number() OVER (PARTITION BY section_slug ORDER BY first_seen, published, id), id"
+        " FROM items WHERE section_slug IS NOT NULL"
+    )

@@ -27,11 +27,32 @@ from feeds.model import Item, Origin
 from feeds.normalise import has_non_xml, xml_chars
 
 DC_NS = "http://purl.org/dc/elements/1.1/"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005 feed paging and archiving
+AT_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721 deleted entries
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "newsroom-feeds"
 GENERATOR_URI = "https://pypi.org/project/newsroom-feeds/"
 # A feed with no items still needs an updated date; a fixed one keeps it stable.
 EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveLinks:
+    """RFC 5005 links of one document, as tree paths without extension (``archive/world-3``)."""
+
+    current: str  # the subscription document: ``feeds/world``
+    prev: str | None = None  # the archive page before this document, if any
+    next: str | None = None  # the archive page after (archive pages only)
+    is_archive: bool = False  # an archive document carries fh:archive
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedEntry:
+    """An item the feed once carried and the store has since deleted (RFC 6721)."""
+
+    ref: str  # the item's id
+    when: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +68,20 @@ class FeedSpec:
     author: str  # the publisher, named on the feed (Atom needs an author)
     section_label: str | None = None
     name: str = ""  # short display name: "All stories", "Arts & Culture"
+    hubs: tuple[str, ...] = ()  # WebSub hubs advertised with rel="hub"
+    path: str = ""  # this document's tree path without extension; "" is feeds/<slug>
+    archive: ArchiveLinks | None = None
+    deleted: tuple[DeletedEntry, ...] = ()  # announced in Atom only
+
+    @property
+    def stem(self) -> str:
+        return self.path or f"feeds/{self.slug}"
 
     def url(self, ext: str) -> str:
-        return f"{self.base_url}feeds/{self.slug}.{ext}"
+        return f"{self.base_url}{self.stem}.{ext}"
+
+    def url_of(self, stem: str, ext: str) -> str:
+        return f"{self.base_url}{stem}.{ext}"
 
     @property
     def feed_id(self) -> str:
@@ -137,13 +169,54 @@ def primary_origin(item: Item) -> Origin | None:
     return first if first.kind == "source" and first.url else None
 
 
-class _NoFeedExtension(BaseExtension):
-    pass
+class _FeedLinks(BaseExtension):
+    """Feed-level links feedgen cannot write: WebSub hubs, RFC 5005 archive
+    links and fh:archive, RFC 6721 tombstones (Atom). RSS carries the links
+    as atom:link, as WebSub and RFC 5005 ask."""
 
+    spec: FeedSpec
+    fmt: str
 
-class _DublinCoreFeed(BaseExtension):
+    def set(self, spec: FeedSpec, fmt: str) -> None:
+        self.spec = spec
+        self.fmt = fmt
+
     def extend_ns(self) -> dict[str, str]:
-        return {"dc": DC_NS}
+        names = {"dc": DC_NS} if self.fmt == "rss" else {}
+        if self.spec.archive is not None:
+            names["fh"] = FH_NS
+        if self.spec.deleted and self.fmt == "atom":
+            names["at"] = AT_NS
+        return names
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        # feedgen writes Atom feed children unqualified under a default namespace.
+        self._add(feed, "link")
+        for gone in self.spec.deleted:
+            etree.SubElement(feed, f"{{{AT_NS}}}deleted-entry", ref=gone.ref, when=rfc3339(gone.when))
+        return feed
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        self._add(feed.find("channel"), f"{{{ATOM_NS}}}link")
+        return feed
+
+    def _add(self, parent: etree._Element, link: str) -> None:
+        spec, ext = self.spec, self.fmt
+        media_type = _MEDIA_TYPES[ext]
+        for hub in spec.hubs:
+            etree.SubElement(parent, link, rel="hub", href=hub)
+        archive = spec.archive
+        if archive is None:
+            return
+        if archive.is_archive:
+            etree.SubElement(
+                parent, link, rel="current", type=media_type, href=spec.url_of(archive.current, ext)
+            )
+        for rel, stem in (("prev-archive", archive.prev), ("next-archive", archive.next)):
+            if stem is not None:
+                etree.SubElement(parent, link, rel=rel, type=media_type, href=spec.url_of(stem, ext))
+        if archive.is_archive:
+            etree.SubElement(parent, f"{{{FH_NS}}}archive")
 
 
 class _ItemExtension(BaseEntryExtension):
@@ -205,9 +278,10 @@ def _insert_after(parent: etree._Element, child: etree._Element, names: Sequence
 def _generator(spec: FeedSpec, items: Sequence[Item], fmt: str) -> FeedGenerator:
     fg = FeedGenerator()
     if fmt == "rss":
-        fg.register_extension("newsroom_rss", _DublinCoreFeed, _ItemExtension, atom=False, rss=True)
+        fg.register_extension("newsroom_rss", _FeedLinks, _ItemExtension, atom=False, rss=True)
     else:
-        fg.register_extension("newsroom_atom", _NoFeedExtension, _ItemExtension, atom=True, rss=False)
+        fg.register_extension("newsroom_atom", _FeedLinks, _ItemExtension, atom=True, rss=False)
+    getattr(fg, "newsroom_rss" if fmt == "rss" else "newsroom_atom").set(spec, fmt)
     updated = feed_updated(items)
     fg.id(spec.feed_id)
     fg.title(spec.title)
@@ -284,6 +358,7 @@ def render_json(spec: FeedSpec, items: Sequence[Item]) -> bytes:
         "description": spec.description,
         "language": spec.language,
         "authors": [{"name": spec.author}],
+        **({"hubs": [{"type": "WebSub", "url": hub} for hub in spec.hubs]} if spec.hubs else {}),
         "items": [_json_item(xml_safe_item(item), spec) for item in items],
     }
     return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

@@ -69,6 +69,8 @@ class SeedsConfig:
 class OutputConfig:
     dir: Path = Path("public")
     items_per_feed: int = 50
+    # Items per RFC 5005 archive page; changing it renumbers every archive page.
+    archive_page_items: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +257,7 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
         {
             "dir": reader.path,
             "items_per_feed": reader.positive_int,
+            "archive_page_items": reader.positive_int,
         },
     )
     server = reader.dataclass_table(

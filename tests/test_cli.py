@@ -43,13 +43,20 @@ def test_export_publishes_every_section_and_page(project: Path) -> None:
     assert counts == {"all": 14, "world": 1, "economy": 1, "sports": 1}
     assert len(list((public / "items").glob("*.html"))) == 14
     assert re.search(r"^all: 14 items, 3 files written$", result.stdout, re.M)
-    assert "total: 28 files written" in result.stdout
+    for slug in ("all", "world", "economy", "sports"):
+        assert (public / "feeds" / f"{slug}.html").is_file()  # the feed's preview page
+        assert (public / "sections" / f"{slug}.html").is_file()
+        assert (public / "archive" / f"{slug}-1.atom").is_file()
+        assert (public / "archive" / f"{slug}-1.rss").is_file()
+    # 4 feeds of 3 files, their 4 previews, 4 section pages and 8 archive pages; index,
+    # OPML and 14 story pages.
+    assert "total: 44 files written" in result.stdout
 
 
 def test_every_feed_is_valid(project: Path) -> None:
     assert run_feeds("export", cwd=project).returncode == 0
     feeds_dir = project / "public" / "feeds"
-    for path in sorted(p for p in feeds_dir.iterdir() if p.suffix != ".gz"):
+    for path in sorted(p for p in feeds_dir.iterdir() if p.suffix not in (".gz", ".html")):
         data = path.read_bytes()
         {"rss": check_rss, "atom": check_atom, "json": check_json}[path.suffix[1:]](data)
         assert gzip.decompress(path.with_name(path.name + ".gz").read_bytes()) == data

@@ -6,7 +6,8 @@ from lxml import etree
 
 from feeds.config import Config
 from feeds.model import ItemWrite
-from feeds.publish.site import render_item_page, title_case
+from feeds.publish.pages import Pages
+from feeds.publish.site import all_specs, title_case
 from feeds.publish.tree import Publisher
 from store import Store
 from tests.strategies import make_item
@@ -22,9 +23,17 @@ def test_index_lists_sections_with_counts_and_autodiscovery(config: Config, stor
     files = publisher.site_files(view)
     assert [s.slug for s in view.specs] == ["all", "arts-culture", "world"]
     page = files["index.html"].body.decode()
-    assert "<td>Arts &amp; Culture</td>\n<td>1</td>" in page
-    assert "<td>World</td>\n<td>3</td>" in page
-    assert "<td>All stories</td>\n<td>4</td>" in page
+    sections = page.split("<h2>Sections</h2>", 1)[1]
+    for name, slug, count in (
+        ("All stories", "all", "4 stories"),
+        ("Arts &amp; Culture", "arts-culture", "1 story"),
+        ("World", "world", "3 stories"),
+    ):
+        assert (
+            f'<a class="name" href="http://127.0.0.1:8080/sections/{slug}.html">{name}</a>'
+            f' <span class="meta">{count}</span>'
+        ) in sections
+        assert f'<a href="http://127.0.0.1:8080/feeds/{slug}.html">preview</a>' in sections
     for slug in ("all", "arts-culture", "world"):
         for kind, ext in (("rss+xml", "rss"), ("atom+xml", "atom"), ("feed+json", "json")):
             assert f'type="application/{kind}"' in page
@@ -43,7 +52,7 @@ def test_item_page_escapes_everything(config: Config) -> None:
         dateline="İZMİR",
         kind="article",
     )
-    page = render_item_page(config, item).decode()
+    page = Pages(config, all_specs(config, [])).item(item).decode()
     assert "<script>" not in page
     assert "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page

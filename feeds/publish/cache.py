@@ -18,12 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from feeds.publish.archive import ARCHIVE_DIR, parse_archive_path
 from feeds.publish.export import ExportResult, export_files, prune_stale
 from feeds.publish.formats import content_type_of
 from feeds.publish.resources import Resource, make_resource
 from feeds.publish.tree import Publisher, Rendered, SiteView
 
 DEFAULT_PAGE_CACHE = 2048  # pages; a few KB each, so a few MB at most
+ARCHIVE_PREFIX = f"{ARCHIVE_DIR}/"
+
+
+def _feed_of(archive_path: str) -> str | None:
+    parsed = parse_archive_path(archive_path)
+    return parsed[0] if parsed else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,16 +164,25 @@ class PublishedSite:
             resources = dict(self._resources)
             feeds = {slug: paths for slug, paths in self._feeds.items() if slug in existing}
             changed: list[str] = []
-            for path, rendered in self.publisher.feed_files(view, wanted).items():
-                self._put(resources, path, rendered, changed)
-            for slug in wanted:
-                feeds[slug] = self.publisher.feed_paths(slug)
-            removed = sorted(p for slug in self._feeds.keys() - existing for p in self._feeds[slug])
+            gone = {p for slug in self._feeds.keys() - existing for p in self._feeds[slug]}
+            for slug in sorted(wanted):
+                # A feed's numbered files (section pages, archive pages) come and go with its size.
+                files = self.publisher.feed_files(view, [slug])
+                for path, rendered in files.items():
+                    self._put(resources, path, rendered, changed)
+                gone |= self._feeds.get(slug, set()) - files.keys()
+                feeds[slug] = set(files)
+            removed = sorted(gone)
             for path in removed:
                 resources.pop(path, None)
             for path, rendered in self.publisher.site_files(view).items():
                 self._put(resources, path, rendered, changed)
             versions = page_versions(self.publisher, view)
+            # Archive pages of the feeds not rebuilt keep their versions.
+            versions.update((p, v) for p, v in self._versions.items() if p.startswith(ARCHIVE_PREFIX))
+            for path in [p for p in versions if p.startswith(ARCHIVE_PREFIX) and _feed_of(p) in wanted]:
+                del versions[path]
+            versions.update(self.publisher.archive_versions(view, wanted))
             report = PublishReport(
                 sections=frozenset(wanted),
                 changed=tuple(changed),

@@ -8,7 +8,6 @@ this module only turns records into bytes. Pages list every feed format of
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
@@ -16,23 +15,17 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from feeds.config import Config
 from feeds.model import Item, SectionInfo
-from feeds.publish.formats import FEED_FORMATS
 from feeds.publish.generate import FeedSpec
 
 ALL = "all"
 
-_jinja = Environment(
+# The site's templates, loaded once; autoescaped for HTML and XML.
+TEMPLATES = Environment(
     loader=PackageLoader("feeds", "templates"),
     autoescape=select_autoescape(["html", "xml"]),
     keep_trailing_newline=True,
     trim_blocks=False,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class IndexRow:
-    spec: FeedSpec
-    items: int
 
 
 def title_case(label: str) -> str:
@@ -69,6 +62,7 @@ def feed_spec(config: Config, slug: str, label: str | None = None) -> FeedSpec:
         author=site.author,
         section_label=label,
         name=name,
+        hubs=config.websub.hubs,
     )
 
 
@@ -77,17 +71,9 @@ def all_specs(config: Config, sections: Sequence[SectionInfo]) -> list[FeedSpec]
     return [feed_spec(config, ALL)] + [feed_spec(config, s.slug, s.label) for s in sections]
 
 
-def render_index(config: Config, specs: Sequence[FeedSpec], counts: dict[str, int]) -> bytes:
-    rows = [IndexRow(spec, counts.get(spec.slug, 0)) for spec in specs]
-    text = _jinja.get_template("index.html").render(
-        site=config.site, feeds=specs, rows=rows, formats=FEED_FORMATS
-    )
-    return text.encode("utf-8")
-
-
 def render_opml(config: Config, specs: Sequence[FeedSpec], newest: Item | None) -> bytes:
     updated = format_datetime(newest.updated, usegmt=True) if newest else None
-    text = _jinja.get_template("opml.xml").render(site=config.site, specs=specs, updated=updated)
+    text = TEMPLATES.get_template("opml.xml").render(site=config.site, specs=specs, updated=updated)
     return text.encode("utf-8")
 
 
@@ -115,21 +101,3 @@ def human_date(moment: datetime) -> str:
 def item_page_path(slug: str) -> str:
     """Where the permalink page of an item lives in the tree."""
     return f"items/{slug}.html"
-
-
-def render_item_page(config: Config, item: Item, section_label: str | None = None) -> bytes:
-    specs = [feed_spec(config, ALL)]
-    section_spec = None
-    if item.section_slug:
-        section_spec = feed_spec(config, item.section_slug, section_label or item.section)
-        specs.append(section_spec)
-    text = _jinja.get_template("item.html").render(
-        site=config.site,
-        feeds=specs,
-        formats=FEED_FORMATS,
-        item=item,
-        section_spec=section_spec,
-        published_iso=item.published.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        published_text=human_date(item.published),
-    )
-    return text.encode("utf-8")

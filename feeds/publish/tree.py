@@ -18,23 +18,33 @@ Every byte is a function of the store and the config: no clock is read here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple
 
 from feeds.config import Config
 from feeds.model import Item, SectionInfo
+from feeds.publish.archive import (
+    ARCHIVE_DIR,
+    ARCHIVE_FORMATS,
+    archive_files,
+    archive_page,
+    archive_versions,
+    current_links,
+    parse_archive_path,
+)
 from feeds.publish.export import Managed
 from feeds.publish.formats import FEED_FORMATS, HTML, feed_path
 from feeds.publish.generate import EMPTY_FEED_UPDATED, FeedSpec, feed_updated
-from feeds.publish.site import (
-    ALL,
-    all_specs,
-    item_page_path,
-    render_index,
-    render_item_page,
-    render_opml,
+from feeds.publish.pages import (
+    INDEX_STORIES,
+    SECTION_PAGE_STORIES,
+    Pages,
+    preview_path,
+    section_page_path,
+    section_pages,
 )
+from feeds.publish.site import ALL, all_specs, item_page_path, render_opml
 from store import Store
 from store.db import ItemVersion
 
@@ -59,6 +69,7 @@ class SiteView:
     specs: tuple[FeedSpec, ...]  # "all" first, then each section by slug
     counts: Mapping[str, int]  # feed slug -> items stored
     newest: Item | None
+    pages: Pages  # the renderer of every HTML page of this build
 
     @property
     def labels(self) -> dict[str, str | None]:
@@ -75,13 +86,15 @@ def read_view(store: Store, config: Config) -> SiteView:
     sections = tuple(store.sections())
     counts = {s.slug: s.items for s in sections}
     counts[ALL] = store.count_items()
+    specs = tuple(all_specs(config, sections))
     return SiteView(
         store=store,
         config=config,
         sections=sections,
-        specs=tuple(all_specs(config, sections)),
+        specs=specs,
         counts=counts,
         newest=store.newest_item(),
+        pages=Pages(config, specs),
     )
 
 
@@ -128,15 +141,42 @@ class Entries:
 # -- the entries of this site ---------------------------------------------------
 
 
+def _section(spec: FeedSpec) -> str | None:
+    return None if spec.slug == ALL else spec.slug
+
+
 def _feed_files(view: SiteView, spec: FeedSpec, items: Sequence[Item]) -> Files:
+    """The subscription feeds, linked to their newest archive page (RFC 5005)."""
     modified = feed_updated(items)
+    size = view.config.output.archive_page_items
+    current = replace(spec, archive=current_links(spec.slug, view.store.feed_length(_section(spec)), size))
     for fmt in FEED_FORMATS:
         assert fmt.render is not None
-        yield feed_path(spec.slug, fmt), Rendered(fmt.render(spec, items), modified)
+        yield feed_path(spec.slug, fmt), Rendered(fmt.render(current, items), modified)
 
 
 def _feed_paths(slug: str) -> Iterator[str]:
     return (feed_path(slug, fmt) for fmt in FEED_FORMATS)
+
+
+def _preview(view: SiteView, spec: FeedSpec, items: Sequence[Item]) -> Files:
+    """What a browser shows for a feed (``feeds/<slug>.html``)."""
+    yield preview_path(spec.slug), Rendered(view.pages.preview(spec, items), feed_updated(items))
+
+
+def _section_pages(view: SiteView, spec: FeedSpec, items: Sequence[Item]) -> Files:
+    """A section's (or ``all``'s) pages of stories, newest first, as numbered files."""
+    total = view.counts.get(spec.slug, 0)
+    pages = section_pages(total)
+    stories = view.store.feed_items(_section(spec), pages * SECTION_PAGE_STORIES)
+    for page in range(1, pages + 1):
+        chunk = stories[(page - 1) * SECTION_PAGE_STORIES : page * SECTION_PAGE_STORIES]
+        body = view.pages.section(spec, chunk, page, total)
+        yield section_page_path(spec.slug, page), Rendered(body, feed_updated(chunk))
+
+
+def _no_paths(slug: str) -> Iterator[str]:
+    return iter(())
 
 
 def _site_modified(view: SiteView) -> datetime:
@@ -144,8 +184,8 @@ def _site_modified(view: SiteView) -> datetime:
 
 
 def _index(view: SiteView) -> Files:
-    body = render_index(view.config, view.specs, dict(view.counts))
-    yield "index.html", Rendered(body, _site_modified(view))
+    newest = view.store.feed_items(None, INDEX_STORIES)
+    yield "index.html", Rendered(view.pages.index(newest, view.counts), _site_modified(view))
 
 
 def _opml(view: SiteView) -> Files:
@@ -168,14 +208,23 @@ def _story_slug(path: str) -> str | None:
 
 
 def _story(view: SiteView, item: Item) -> bytes:
-    return render_item_page(view.config, item, view.label_of(item))
+    return view.pages.item(item)
 
 
 ENTRIES = Entries(
     site=(SiteEntry("index", _index), SiteEntry("opml", _opml)),
-    feeds=(FeedEntry("feeds", _feed_files, _feed_paths),),
+    feeds=(
+        FeedEntry("feeds", _feed_files, _feed_paths),
+        FeedEntry("preview", _preview, _no_paths),
+        FeedEntry("sections", _section_pages, _no_paths),
+    ),
     items=(ItemEntry("story", _story_path, _story_slug, _story),),
-    managed={"feeds": tuple(f.extension for f in FEED_FORMATS), "items": (HTML.extension,)},
+    managed={
+        "feeds": (*(f.extension for f in FEED_FORMATS), HTML.extension),
+        ARCHIVE_DIR: tuple(f.extension for f in ARCHIVE_FORMATS),
+        "sections": (HTML.extension,),
+        "items": (HTML.extension,),
+    },
 )
 
 
@@ -228,7 +277,10 @@ class Publisher:
                 yield path
 
     def page(self, view: SiteView, path: str) -> Rendered | None:
-        """The item file at ``path``, read from the store; None if there is none."""
+        """The item or archive file at ``path``, read from the store; None if there is none."""
+        archived = parse_archive_path(path)
+        if archived is not None:
+            return self.archive_page(view, *archived)
         for entry in self.entries.items:
             slug = entry.slug_of(path)
             if slug is None:
@@ -258,11 +310,38 @@ class Publisher:
         """Whether ``path`` has the shape of an item file (it may not exist)."""
         return any(entry.slug_of(path) is not None for entry in self.entries.items)
 
+    def _current_spec(self, view: SiteView, slug: str) -> FeedSpec | None:
+        return next((spec for spec in view.specs if spec.slug == slug), None)
+
+    def archive_versions(self, view: SiteView, slugs: Iterable[str]) -> dict[str, int]:
+        """Path -> fingerprint of every RFC 5005 archive document of the feeds ``slugs``.
+
+        Archive pages are many and rarely change, so, like item files, they
+        are rendered when asked for (or by an export), not held.
+        """
+        size = self.config.output.archive_page_items
+        versions: dict[str, int] = {}
+        for slug in slugs:
+            spec = self._current_spec(view, slug)
+            if spec is not None:
+                versions.update(archive_versions(self.store, spec, size))
+        return versions
+
+    def archive_page(self, view: SiteView, slug: str, page: int, ext: str) -> Rendered | None:
+        spec = self._current_spec(view, slug)
+        if spec is None:
+            return None
+        found = archive_page(self.store, spec, self.config.output.archive_page_items, page, ext)
+        return Rendered(found.body, found.modified) if found is not None else None
+
     def files(self, view: SiteView | None = None) -> Iterator[tuple[str, bytes]]:
-        """The whole tree, one file at a time: feeds, index and OPML, then item files."""
+        """The whole tree, one file at a time: feeds, index and OPML, archives, then item files."""
         view = view or self.view()
         eager = {**self.feed_files(view), **self.site_files(view)}
         for path in sorted(eager):
             yield path, eager[path].body
+        for spec in view.specs:
+            for archived in archive_files(self.store, spec, self.config.output.archive_page_items):
+                yield archived.path, archived.body
         for path, rendered in self.pages_of(view, self.store.iter_items()):
             yield path, rendered.body

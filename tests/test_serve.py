@@ -89,7 +89,7 @@ def test_every_feed_has_its_content_type_tags_dates_and_cache_headers(served: Se
         assert reply.headers["etag"] == strong_etag(reply.body).decode()
         assert not reply.headers["etag"].startswith("W/")
         assert reply.headers["cache-control"] == "public, max-age=300"
-        assert reply.headers["vary"] == "Accept-Encoding"
+        assert reply.headers["vary"] == "Accept, Accept-Encoding"  # feed URLs also answer by Accept
         assert int(reply.headers["content-length"]) == len(reply.body)
         slug = path.split("/")[2].split(".")[0]
         newest = feed_updated(Publisher(store, config).feed_items(slug)).replace(microsecond=0)
@@ -123,7 +123,7 @@ def test_if_none_match_gives_304_with_the_same_validators(served: Served) -> Non
         assert reply.body == b""
         assert reply.headers["etag"] == etag
         assert reply.headers["cache-control"] == "public, max-age=300"
-        assert reply.headers["vary"] == "Accept-Encoding"
+        assert reply.headers["vary"] == "Accept, Accept-Encoding"
     assert served.request("/feeds/all.rss", headers={"If-None-Match": '"other"'}).status == 200
 
 
@@ -150,7 +150,7 @@ def test_gzip_when_asked_with_its_own_tag(served: Served) -> None:
     assert gzip.decompress(packed.body) == plain.body
     assert int(packed.headers["content-length"]) == len(packed.body) < len(plain.body)
     assert packed.headers["etag"] != plain.headers["etag"]
-    assert packed.headers["vary"] == "Accept-Encoding"
+    assert packed.headers["vary"] == "Accept, Accept-Encoding"
     again = served.request("/feeds/all.rss", headers={"Accept-Encoding": "gzip"})
     assert again.body == packed.body and again.headers["etag"] == packed.headers["etag"]
     refused = served.request("/feeds/all.rss", headers={"Accept-Encoding": "gzip;q=0, identity"})
@@ -187,8 +187,14 @@ def test_other_methods_are_405_with_allow(served: Served) -> None:
         assert reply.headers["allow"] == "GET, HEAD"
 
 
-def test_query_strings_are_ignored(served: Served) -> None:
-    assert served.request("/feeds/all.rss?utm_source=reader").body == served.request("/feeds/all.rss").body
+def test_pages_ignore_query_strings_and_feeds_refuse_unknown_parameters(served: Served) -> None:
+    assert served.request("/index.html?utm_source=reader").body == served.request("/index.html").body
+    refused = served.request("/feeds/all.rss?utm_source=reader")
+    assert refused.status == 400
+    assert (
+        refused.body
+        == b"400 Bad Request: unknown parameter 'utm_source' (expected one of: limit, q, exclude)\n"
+    )
 
 
 TRAVERSALS = [

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -31,16 +32,21 @@ import uvicorn
 
 from feeds.clock import Clock, system_clock
 from feeds.daemon.connections import ConnectionLimits, connection_cap, guarded_protocol
+from feeds.daemon.dynamic import SEARCH_PATHS, filtered_feed, preview_of, search_answer, section_page_path
 from feeds.errors import FeedsError
 from feeds.publish.cache import PublishedSite
+from feeds.publish.formats import is_feed_path
 from feeds.publish.resources import (
+    VARY_NEGOTIATED,
     Answer,
     Resource,
     answer,
     json_answer,
     method_not_allowed,
     not_found,
+    prefers_html,
     store_unavailable,
+    with_vary,
 )
 
 log = logging.getLogger("feeds.http")
@@ -105,10 +111,53 @@ def tree_routes(site: PublishedSite, health: Health, clock: Clock = system_clock
                 return not_found(head)
         return respond_with(resource, scope["headers"], head, clock)
 
+    async def rendered(work: Callable[[], Resource | Answer], scope: Scope, head: bool) -> Answer:
+        """An answer rendered for this request, off the event loop."""
+        try:
+            found = await asyncio.to_thread(work)
+        except FeedsError as e:
+            log.error("%s: %s", scope["path"], e)
+            return store_unavailable(head)
+        if isinstance(found, Resource):
+            return respond_with(found, scope["headers"], head, clock)
+        return found._replace(body=b"") if head else found
+
+    async def feed_answer(rel: str, scope: Scope, head: bool) -> Answer:
+        query = scope["query_string"].decode("latin-1")
+        if query:
+            return await rendered(partial(filtered_feed, site, rel, query), scope, head)
+        if prefers_html(header_of(scope, b"accept")):
+            # A browser following a feed link gets the readable page; the URL's
+            # answer depends on Accept, and says so (Vary) in both forms.
+            preview = site.resource(preview_of(rel))
+            if preview is not None:
+                return with_vary(respond_with(preview, scope["headers"], head, clock), VARY_NEGOTIATED)
+        return await tree_answer(rel, scope, head)
+
+    async def search(rel: str, scope: Scope, head: bool) -> Answer:
+        query = scope["query_string"].decode("latin-1")
+        return await rendered(partial(search_answer, site, rel, query), scope, head)
+
+    async def section_page(rel: str, scope: Scope, head: bool) -> Answer:
+        numbered = section_page_path(rel, scope["query_string"].decode("latin-1"))
+        return await tree_answer(numbered, scope, head) if numbered is not None else not_found(head)
+
     return (
         Route("health", lambda rel: rel == HEALTH_PATH, health_answer),
+        Route("search", lambda rel: rel in SEARCH_PATHS, search),
+        Route("feed", is_feed_path, feed_answer),
+        Route("section page", lambda rel: rel.startswith("sections/"), section_page),
         Route("tree", lambda rel: True, tree_answer),
     )
+
+
+def header_of(scope: Scope, name: bytes) -> bytes | None:
+    """A request header's value (the last, if sent twice)."""
+    found = None
+    for key, value in scope["headers"]:
+        if key == name:
+            found = value
+    return found
 
 
 def routed_app(routes: Sequence[Route], *, mount: str = "/") -> ASGIApp:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from feeds.publish.archive import ARCHIVE_DIR, parse_archive_path
 from feeds.publish.export import ExportResult, export_files, prune_stale
-from feeds.publish.formats import content_type_of
-from feeds.publish.resources import Resource, make_resource
+from feeds.publish.formats import content_type_of, is_feed_path
+from feeds.publish.resources import VARY_ENCODING, VARY_NEGOTIATED, Resource, make_resource
 from feeds.publish.tree import Publisher, Rendered, SiteView
 
 DEFAULT_PAGE_CACHE = 2048  # pages; a few KB each, so a few MB at most
@@ -204,7 +204,13 @@ class PublishedSite:
         changed.append(path)
 
     def _make(self, path: str, body: bytes, modified: datetime) -> Resource:
-        return make_resource(body, content_type_of(path), modified, self.max_age)
+        vary = VARY_NEGOTIATED if is_feed_path(path) else VARY_ENCODING
+        return make_resource(body, content_type_of(path), modified, self.max_age, vary=vary)
+
+    @property
+    def view(self) -> SiteView | None:
+        """The view of the last rebuild (None before the first)."""
+        return self._view
 
     def _forget_pages(self, paths: Iterable[str]) -> None:
         with self._pages_lock:

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from feeds.errors import QueryError
 from feeds.model import Item
@@ -103,3 +103,15 @@ def apply_filter(items: Sequence[Item], feed_filter: FeedFilter, default_limit: 
             if len(chosen) == limit:
                 break
     return chosen
+
+
+def canonical_query(feed_filter: FeedFilter) -> str:
+    """The filter as one query string: a filtered feed's self link and id name it this way."""
+    pairs: list[tuple[str, str]] = []
+    if feed_filter.limit is not None:
+        pairs.append(("limit", str(feed_filter.limit)))
+    if feed_filter.include:
+        pairs.append(("q", " ".join(feed_filter.include)))
+    if feed_filter.exclude:
+        pairs.append(("exclude", " ".join(feed_filter.exclude)))
+    return urlencode(pairs)

@@ -65,3 +65,15 @@ def content_type_of(path: str) -> str:
 def feed_path(slug: str, fmt: Format) -> str:
     """Where the feed of ``slug`` in ``fmt`` lives in the tree."""
     return f"feeds/{slug}{fmt.extension}"
+
+
+def is_feed_path(path: str) -> bool:
+    """Whether a tree path is a subscription feed (``feeds/<slug>.<feed format>``)."""
+    folder, _, name = path.partition("/")
+    fmt = format_of(name)
+    return folder == "feeds" and "/" not in name and fmt is not None and fmt in FEED_FORMATS
+
+
+def feed_format(name: str) -> Format | None:
+    """The feed format named by an extension without its dot (``"atom"``)."""
+    return next((f for f in FEED_FORMATS if f.name == name), None)

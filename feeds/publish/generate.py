@@ -72,20 +72,24 @@ class FeedSpec:
     path: str = ""  # this document's tree path without extension; "" is feeds/<slug>
     archive: ArchiveLinks | None = None
     deleted: tuple[DeletedEntry, ...] = ()  # announced in Atom only
+    query: str = ""  # of a filtered or search feed: part of its URL and id
 
     @property
     def stem(self) -> str:
         return self.path or f"feeds/{self.slug}"
 
     def url(self, ext: str) -> str:
-        return f"{self.base_url}{self.stem}.{ext}"
+        query = f"?{self.query}" if self.query else ""
+        return f"{self.base_url}{self.stem}.{ext}{query}"
 
     def url_of(self, stem: str, ext: str) -> str:
         return f"{self.base_url}{stem}.{ext}"
 
     @property
     def feed_id(self) -> str:
-        return f"tag:{self.authority}:feed/{self.slug}"
+        """The same for a feed and its archive pages (RFC 5005); a query makes another feed."""
+        query = f"?{self.query}" if self.query else ""
+        return f"tag:{self.authority}:feed/{self.slug}{query}"
 
 
 def item_url(item: Item, base_url: str) -> str:

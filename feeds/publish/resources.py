@@ -20,6 +20,10 @@ from typing import NamedTuple
 Headers = list[tuple[bytes, bytes]]
 
 ALLOWED_METHODS = b"GET, HEAD"
+VARY_ENCODING = b"Accept-Encoding"
+VARY_NEGOTIATED = b"Accept, Accept-Encoding"
+# What a feed reader asks for; a browser asks for text/html before all of them.
+FEED_MEDIA_TYPES = (b"application/rss+xml", b"application/atom+xml", b"application/feed+json")
 # Below this size gzip saves nothing worth a header (and may grow the body).
 _GZIP_MIN_BYTES = 256
 
@@ -57,8 +61,14 @@ def http_date(moment: datetime) -> str:
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
-def make_resource(body: bytes, content_type: str, last_modified: datetime, max_age: int) -> Resource:
-    """Build every form of a resource once: gzip, tags and header lines."""
+def make_resource(
+    body: bytes, content_type: str, last_modified: datetime, max_age: int, *, vary: bytes = VARY_ENCODING
+) -> Resource:
+    """Build every form of a resource once: gzip, tags and header lines.
+
+    ``vary`` names the request headers the answer at this URL depends on:
+    feed URLs also answer by ``Accept`` (a browser gets the preview page).
+    """
     # mtime=0 keeps the gzip bytes (and so their tag) a function of the body alone.
     packed = gzip.compress(body, compresslevel=9, mtime=0) if len(body) >= _GZIP_MIN_BYTES else None
     gzipped = packed if packed is not None and len(packed) < len(body) else None
@@ -67,11 +77,11 @@ def make_resource(body: bytes, content_type: str, last_modified: datetime, max_a
     modified = last_modified.astimezone(UTC).replace(microsecond=0)
     modified_text = http_date(modified).encode("ascii")
     cache = (b"cache-control", f"public, max-age={max_age}".encode("ascii"))
-    vary = (b"vary", b"Accept-Encoding")
-    common: Headers = [cache, (b"last-modified", modified_text), vary]
+    varies = (b"vary", vary)
+    common: Headers = [cache, (b"last-modified", modified_text), varies]
     # A 304 repeats what a cache must refresh (RFC 9110 15.4.5): ETag, Cache-Control
     # and Vary. Last-Modified is unchanged, so it is left out: every header costs here.
-    revalidated: Headers = [cache, vary]
+    revalidated: Headers = [cache, varies]
     typed = [(b"content-type", content_type.encode("ascii")), *common]
     full = [*typed, (b"etag", etag), (b"content-length", str(len(body)).encode("ascii"))]
     full_gzip = full
@@ -211,3 +221,52 @@ def method_not_allowed(head: bool = False) -> Answer:
 def store_unavailable(head: bool = False) -> Answer:
     """What a page the store cannot give answers: no details, the log has them."""
     return plain_answer(503, "503 Service Unavailable: the store cannot be read\n", head=head)
+
+
+def _qualities(accept: bytes) -> dict[bytes, float]:
+    """media range -> q of an Accept header (malformed q values count as 0)."""
+    found: dict[bytes, float] = {}
+    for part in accept.lower().split(b","):
+        media, _, params = part.strip().partition(b";")
+        q = 1.0
+        for param in params.split(b";"):
+            name, _, value = param.strip().partition(b"=")
+            if name.strip() == b"q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        if media.strip():
+            found[media.strip()] = max(q, found.get(media.strip(), 0.0))
+    return found
+
+
+def _quality(qualities: dict[bytes, float], media_type: bytes) -> float:
+    """The q a media type gets: its own range, else type/*, else */*, else 0 (RFC 9110 12.5.1)."""
+    major = media_type.split(b"/", 1)[0]
+    for candidate in (media_type, major + b"/*", b"*/*"):
+        if candidate in qualities:
+            return qualities[candidate]
+    return 0.0
+
+
+def prefers_html(accept: bytes | None) -> bool:
+    """Whether a client ranks text/html above every feed type (browsers do, readers do not).
+
+    Equal ranks (``*/*``, or no Accept at all) get the feed: it is what the URL names.
+    """
+    if not accept:
+        return False
+    qualities = _qualities(accept)
+    html = _quality(qualities, b"text/html")
+    return html > 0 and all(html > _quality(qualities, t) for t in FEED_MEDIA_TYPES)
+
+
+def with_vary(reply: Answer, vary: bytes) -> Answer:
+    """The same answer naming other request headers in Vary."""
+    headers = [(name, vary) if name == b"vary" else (name, value) for name, value in reply.headers]
+    return Answer(reply.status, headers, reply.body)
+
+
+def bad_request(message: str, head: bool = False) -> Answer:
+    return plain_answer(400, f"400 Bad Request: {message}\n", head=head)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 from feeds.config import Config
 from feeds.model import Item, SectionInfo
@@ -34,7 +35,8 @@ from feeds.publish.archive import (
     parse_archive_path,
 )
 from feeds.publish.export import Managed
-from feeds.publish.formats import FEED_FORMATS, HTML, feed_path
+from feeds.publish.filters import MAX_LIMIT, SCAN_WINDOW, FeedFilter, apply_filter, canonical_query
+from feeds.publish.formats import FEED_FORMATS, HTML, feed_format, feed_path
 from feeds.publish.generate import EMPTY_FEED_UPDATED, FeedSpec, feed_updated
 from feeds.publish.pages import (
     INDEX_STORIES,
@@ -44,9 +46,11 @@ from feeds.publish.pages import (
     section_page_path,
     section_pages,
 )
-from feeds.publish.site import ALL, all_specs, item_page_path, render_opml
+from feeds.publish.site import ALL, all_specs, feed_spec, item_page_path, render_opml
 from store import Store
 from store.db import ItemVersion
+
+SEARCH = "search"  # /search.atom|rss|json?q= and /search.html?q=, answered by the daemon
 
 
 class Rendered(NamedTuple):
@@ -333,6 +337,48 @@ class Publisher:
             return None
         found = archive_page(self.store, spec, self.config.output.archive_page_items, page, ext)
         return Rendered(found.body, found.modified) if found is not None else None
+
+    # -- answers that depend on the request (the daemon only) -------------------
+
+    def filtered_feed(self, view: SiteView, slug: str, ext: str, feed_filter: FeedFilter) -> Rendered | None:
+        """A feed with ``?limit``/``?q``/``?exclude`` applied to its newest stored items."""
+        spec, fmt = self._current_spec(view, slug), feed_format(ext)
+        if spec is None or fmt is None or fmt.render is None:
+            return None
+        items = self.store.feed_items(_section(spec), max(SCAN_WINDOW, self.config.output.items_per_feed))
+        chosen = apply_filter(items, feed_filter, self.config.output.items_per_feed)
+        filtered = replace(spec, query=canonical_query(feed_filter))
+        return Rendered(fmt.render(filtered, chosen), feed_updated(chosen))
+
+    def search_results(self, query: str) -> list[Item]:
+        return self.store.search(query, min(MAX_LIMIT, self.config.output.items_per_feed), order="newest")
+
+    def search_spec(self, query: str) -> FeedSpec:
+        """The feed of the stories holding every word of ``query``."""
+        site = self.config.site
+        base = feed_spec(self.config, ALL)
+        return replace(
+            base,
+            slug=SEARCH,
+            path=SEARCH,
+            title=f"{site.title}: {query}",
+            description=f"Stories from {site.title} with the words: {query}",
+            name=f"Search: {query}",
+            query=urlencode([("q", query)]),
+        )
+
+    def search_feed(self, ext: str, query: str) -> Rendered | None:
+        fmt = feed_format(ext)
+        if fmt is None or fmt.render is None:
+            return None
+        items = self.search_results(query)
+        return Rendered(fmt.render(self.search_spec(query), items), feed_updated(items))
+
+    def search_page(self, view: SiteView, query: str) -> Rendered:
+        items = self.search_results(query) if query else []
+        spec = self.search_spec(query)
+        urls = {fmt.name: spec.url(fmt.name) for fmt in FEED_FORMATS}
+        return Rendered(view.pages.search(query, items, urls), feed_updated(items))
 
     def files(self, view: SiteView | None = None) -> Iterator[tuple[str, bytes]]:
         """The whole tree, one file at a time: feeds, index and OPML, archives, then item files."""

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+from lxml import etree
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from feeds.config import config_from_dict
+from feeds.config import Config, config_from_dict
+from feeds.daemon.service import Daemon
 from feeds.errors import ConfigError
 from feeds.publish.websub import RETRY_DELAYS, WebSubNotifier, retry_delay, should_retry
 from feeds.sources.fetch import FormPoster
+from store import Store
+from tests.cliutil import run_feeds
+from tests.feedcheck import check_atom, check_rss
+from tests.test_daemon import NEW_SEED
+
+ATOM = "{http://www.w3.org/2005/Atom}"
 
 FEED = "http://127.0.0.1:8080/feeds/world.atom"
 OTHER = "http://127.0.0.1:8080/feeds/all.atom"
@@ -151,3 +161,73 @@ def test_config_hubs() -> None:
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             config_from_dict({"websub": bad})
+
+
+def test_the_daemon_pings_once_per_changed_feed_and_never_for_unchanged_ones(
+    httpserver: HTTPServer, poster: FormPoster, store: Store, config: Config, clock, project: Path
+) -> None:
+    httpserver.expect_request("/hub", method="POST").respond_with_data("", status=204)
+    notifier = WebSubNotifier([httpserver.url_for("/hub")], poster)
+    try:
+        daemon = Daemon(store, config, clock, websub=notifier)
+        daemon.start(sources=False)
+        (project / "seeds" / "001_new.txt").write_text(NEW_SEED, encoding="utf-8")
+        daemon.scan_seeds()
+        report = daemon.publish_pending(force=True)
+        assert report is not None
+        assert notifier.wait_idle(10)
+        pinged = sorted(p["hub.url"][0] for p in pings(httpserver))
+        # New stories in all, sports and the new science section; world and economy untouched.
+        assert pinged == sorted(
+            f"http://127.0.0.1:8080/feeds/{slug}.{ext}"
+            for slug in ("all", "science", "sports")
+            for ext in ("atom", "json", "rss")
+        )
+        # A publish that changes no feed pings nothing.
+        daemon.note_changes(frozenset({"world"}))
+        daemon.publish_pending(force=True)
+        assert notifier.wait_idle(10)
+        assert len(httpserver.log) == 9
+    finally:
+        notifier.close()
+
+
+def test_feeds_advertise_the_hubs_and_export_announces_what_it_changed(
+    httpserver: HTTPServer, project: Path
+) -> None:
+    httpserver.expect_request("/hub", method="POST").respond_with_data("", status=202)
+    hub = httpserver.url_for("/hub")
+    with (project / "config.toml").open("a", encoding="utf-8") as handle:
+        handle.write(f'\n[websub]\nhubs = ["{hub}"]\n')
+    first = run_feeds("export", cwd=project)
+    assert first.returncode == 0, first.stderr
+    assert "websub: 12 changed feeds announced to 1 hubs" in first.stdout
+    assert sorted(p["hub.url"][0] for p in pings(httpserver)) == sorted(
+        f"http://127.0.0.1:8080/feeds/{slug}.{ext}"
+        for slug in ("all", "economy", "sports", "world")
+        for ext in ("atom", "json", "rss")
+    )
+    again = run_feeds("export", cwd=project)
+    assert again.returncode == 0
+    assert len(httpserver.log) == 12  # nothing changed: no ping
+    public = project / "public" / "feeds"
+    atom = etree.fromstring((public / "world.atom").read_bytes())
+    assert [e.get("href") for e in atom.findall(f"{ATOM}link[@rel='hub']")] == [hub]
+    assert [e.get("href") for e in atom.findall(f"{ATOM}link[@rel='self']")] == [
+        "http://127.0.0.1:8080/feeds/world.atom"
+    ]
+    rss = etree.fromstring((public / "world.rss").read_bytes())
+    assert [e.get("href") for e in rss.find("channel").findall(f"{ATOM}link[@rel='hub']")] == [hub]
+    assert json.loads((public / "world.json").read_bytes())["hubs"] == [{"type": "WebSub", "url": hub}]
+    check_atom((public / "world.atom").read_bytes())
+    check_rss((public / "world.rss").read_bytes())
+
+
+def test_an_unreachable_hub_does_not_fail_the_export(project: Path) -> None:
+    with HTTPServer(host="127.0.0.1", port=0) as server:
+        dead = server.url_for("/hub")
+    with (project / "config.toml").open("a", encoding="utf-8") as handle:
+        handle.write(f'\n[websub]\nhubs = ["{dead}"]\n')
+    result = run_feeds("export", cwd=project)
+    assert result.returncode == 0
+    assert (project / "public" / "feeds" / "all.atom").is_file()

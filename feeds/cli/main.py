@@ -21,15 +21,18 @@ from feeds.cli.common import fail, get_config, say
 from feeds.cli.maintain import backup, check
 from feeds.cli.manage import sources
 from feeds.cli.search import search
-from feeds.cli.serve import serve
+from feeds.cli.serve import serve, websub_notifier
 from feeds.cli.sources import refresh, run_refresh, status
 from feeds.cli.worker import worker
 from feeds.clock import system_clock
 from feeds.config import Config, config_from_dict
 from feeds.errors import ConfigError, FeedsError
 from feeds.logsetup import configure_logging
+from feeds.publish.websub import changed_feed_urls
 from feeds.seeds.document import decode_seed, parse_seed
 from feeds.seeds.ingest import IngestReport
+
+HUB_WAIT = 10.0  # seconds an export waits for its WebSub pings before exiting
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -141,6 +144,24 @@ def export(ctx: click.Context, out_dir: Path | None, offline: bool, base_url: st
         f"total: {len(result.written)} files written, {len(result.unchanged)} unchanged, "
         f"{len(result.deleted)} removed, {exported.pages} item pages -> {target}"
     )
+    announce(config, result.written)
+
+
+def announce(config: Config, written: list[str]) -> None:
+    """Tell the [websub] hubs which feeds an export changed, waiting a little for them.
+
+    The files are already in place: a slow hub only delays the exit, by at
+    most ``HUB_WAIT`` seconds, and a failed ping is one line on stderr.
+    """
+    notifier = websub_notifier(config)
+    if notifier is None:
+        return
+    topics = changed_feed_urls(config.site.base_url, written)
+    if notifier.notify(topics) and not notifier.wait_idle(HUB_WAIT):
+        click.echo(f"feeds: warning: WebSub hubs did not answer within {HUB_WAIT:.0f}s", err=True)
+    notifier.close(timeout=1.0)
+    if topics:
+        say(f"websub: {len(topics)} changed feeds announced to {len(config.websub.hubs)} hubs")
 
 
 def with_base_url(config: Config, base_url: str) -> Config:

@@ -32,6 +32,8 @@ from feeds.daemon.scheduler import Scheduler
 from feeds.daemon.service import Daemon
 from feeds.daemon.web import HttpServer, bind_socket, call_app, create_app, format_head, mount_of
 from feeds.errors import FeedsError
+from feeds.publish.websub import WebSubNotifier
+from feeds.sources.fetch import FormPoster
 from store import Store
 
 if TYPE_CHECKING:
@@ -140,6 +142,13 @@ def connect_cluster(store: Store, config: Config, daemon: Daemon) -> ClusterUpda
     return cluster
 
 
+def websub_notifier(config: Config) -> WebSubNotifier | None:
+    """The process's WebSub pinger, when [websub] hubs are configured."""
+    if not config.websub.hubs:
+        return None
+    return WebSubNotifier(config.websub.hubs, FormPoster(timeout=config.fetch.timeout))
+
+
 class DaemonProcess:
     """The parts of one `feeds serve` process, started and stopped in order."""
 
@@ -151,7 +160,10 @@ class DaemonProcess:
         self.store = open_store(config)
         self.socket = bind_socket(host, port) if http else None
         self.scheduler = Scheduler(workers=min(len(config.sources), config.fetch.workers) + 2)
-        self.daemon = Daemon(self.store, config, system_clock, export_dir=export_dir, timer=self.scheduler)
+        self.websub = websub_notifier(config)
+        self.daemon = Daemon(
+            self.store, config, system_clock, export_dir=export_dir, timer=self.scheduler, websub=self.websub
+        )
         self.cluster = connect_cluster(self.store, config, self.daemon) if config.cluster.broker else None
         self.server: HttpServer | None = None
         self.error: BaseException | None = None
@@ -225,6 +237,9 @@ class DaemonProcess:
         idle = self.daemon.stop_jobs(STOP_GRACE)
         if self.cluster is not None:
             self.cluster.close()  # after the result being stored, if any
+
+        if self.websub is not None:
+            self.websub.close(timeout=1.0)
         self.store.close()  # takes the store's lock: waits for a transaction in progress
         if not idle:
             # Python would wait at exit for the job threads still on the network.

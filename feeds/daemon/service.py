@@ -34,6 +34,7 @@ from feeds.errors import FeedsError
 from feeds.model import ErrorEpisode, SourceState
 from feeds.publish.cache import PublishedSite, PublishReport, sync_export
 from feeds.publish.tree import Publisher
+from feeds.publish.websub import Announcer, changed_feed_urls
 from feeds.seeds.ingest import IngestReport
 from store import Store
 
@@ -167,8 +168,10 @@ class Daemon:
         quiet: float = DEFAULT_QUIET,
         max_delay: float = DEFAULT_MAX_DELAY,
         monotonic: Callable[[], float] = time.monotonic,
+        websub: Announcer | None = None,
     ) -> None:
         self.store = store
+        self.websub = websub
         self.config = config
         self.clock = clock
         self.site = PublishedSite(Publisher(store, config))
@@ -376,6 +379,9 @@ class Daemon:
             return None
         written = self._export(report)
         self.last_publish = self.clock()
+        if self.websub is not None:
+            # Queued for the hubs' own thread: a slow or failing hub never holds a publish.
+            self.websub.notify(changed_feed_urls(self.config.site.base_url, report.changed))
         log.info(
             "publish: %s; %d files changed, %d removed, %d item pages changed%s, %.2fs",
             ", ".join(sorted(report.sections)) or "nothing",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from feeds.errors import FeedsError
+from feeds.publish.formats import is_feed_path
 
 log = logging.getLogger("feeds.websub")
 
@@ -33,6 +34,17 @@ class Poster(Protocol):
     """Sends one form POST and returns its HTTP status (``fetch.FormPoster``)."""
 
     def post(self, url: str, form: Mapping[str, str]) -> int: ...
+
+
+class Announcer(Protocol):
+    """What a publisher tells of changed feeds (``WebSubNotifier``)."""
+
+    def notify(self, topics: Iterable[str]) -> int: ...
+
+
+def changed_feed_urls(base_url: str, paths: Iterable[str]) -> list[str]:
+    """The URLs of the subscription feeds among changed tree paths: the WebSub topics."""
+    return sorted(f"{base_url}{path}" for path in set(paths) if is_feed_path(path))
 
 
 def publish_form(topic: str) -> dict[str, str]:

@@ -52,7 +52,7 @@ def test_a_browser_gets_the_preview_page_and_a_reader_the_feed(served: Served) -
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert page.headers["vary"] == "Accept, Accept-Encoding"
     assert page.body == get(served, "/feeds/world.html").body
-    assert b'value="http://127.0.0.1:8080/feeds/world.atom"' in page.body
+    assert b"<code>http://127.0.0.1:8080/feeds/world.atom</code>" in page.body
     for accept in (READER, "*/*", "application/rss+xml", None):
         feed = get(served, "/feeds/world.atom", **({"Accept": accept} if accept else {}))
         assert feed.headers["content-type"] == "application/atom+xml; charset=utf-8", accept

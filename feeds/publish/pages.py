@@ -158,6 +158,7 @@ class Pages:
             item=item,
             section_name=spec.name if spec else "All stories",
             section_url=self.url(section_page_path(slug or ALL)),
+            in_section=slug != ALL,
             published_iso=item.published.strftime("%Y-%m-%dT%H:%M:%SZ"),
             published_text=human_date(item.published),
         )

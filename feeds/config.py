@@ -392,6 +392,7 @@ class _Reader:
         except ValueError:
             raise self.fail(key, f"bad port in {text!r}") from None
         return text
+
     def url_list(self, value: object, key: str) -> tuple[str, ...]:
         if not isinstance(value, list):
             raise self.fail(key, f"expected a list of URLs, got {_type_name(value)}")

@@ -21,6 +21,8 @@ RSS = "application/rss+xml"
 
 def item_ids(db: Path) -> set[str]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'items'").fetchone():
+            return set()  # the file exists; its first migration is not committed yet
         return {row[0] for row in conn.execute("SELECT id FROM items")}
 
 

@@ -13,7 +13,15 @@ import pytest
 from feeds.config import Config
 from feeds.errors import FetchError, GoneError, RetryLaterError
 from feeds.sources.fetch import FetchRequest, FetchResult
-from feeds.sources.step import PreparedResult, SourceTask, fetch_and_prepare, plan_refresh
+from feeds.sources.prepare import PrepareJob, prepare_feed
+from feeds.sources.step import (
+    PreparedResult,
+    SourceTask,
+    fetch_and_prepare,
+    plan_refresh,
+    prepare_body,
+    sniff_parser,
+)
 from feeds.sources.writer import SourceWriter
 from store import Store
 from tests.conftest import NOW
@@ -114,3 +122,20 @@ def test_an_unchanged_body_is_not_prepared_again(sourced: Config, store: Store) 
     again = fetch_and_prepare(task_of(sourced, store, later), retriever, later)
     assert (again.status, again.entries) == ("unchanged", ())
     assert retriever.requests[-1].etag == '"v1"'
+
+
+@pytest.mark.parametrize(
+    ("name", "parser"),
+    [
+        ("rss20.xml", "rss"),
+        ("atom10.xml", "feedparser"),
+        ("atom03.xml", "feedparser"),
+        ("rss10.xml", "feedparser"),
+        ("jsonfeed11.json", "json"),
+        ("cp1252.xml", "rss"),
+    ],
+)
+def test_the_parser_is_chosen_by_sniffing_the_body(name: str, parser: str) -> None:
+    job = PrepareJob("gazette", "test.example.org,2026", URL, (REMOTE / name).read_bytes(), {})
+    assert sniff_parser(job).name == parser
+    assert prepare_body(job) == prepare_feed(job)  # the same records whichever parser reads it

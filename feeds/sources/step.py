@@ -31,7 +31,7 @@ run anywhere the store is.
 The step is three stages, which the ``Updater`` spreads over fetch threads,
 parser processes and the writer: ``retrieve`` (network; the body is kept
 only if its fingerprint changed), ``prepare_body`` (CPU: parse, sanitise,
-hash; the parser is chosen by sniffing the body) and ``conclude`` (pure:
+hash; ``sniff_parser`` picks the parser from the body's first bytes) and ``conclude`` (pure:
 the new state and the result).
 """
 
@@ -40,7 +40,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, Protocol
@@ -59,7 +60,15 @@ from feeds.errors import FetchError, GoneError, ParseError, RetryLaterError, Sou
 from feeds.model import SourceState
 from feeds.normalise import fold_title
 from feeds.sources.fetch import FetchRequest, FetchResult
-from feeds.sources.prepare import Filing, ParseFailure, PrepareJob, RemoteEntry, RemoteFeed, prepare_feed
+from feeds.sources.prepare import (
+    Filing,
+    ParseFailure,
+    PrepareJob,
+    RemoteEntry,
+    RemoteFeed,
+    prepare_with_feedparser,
+    prepare_without_feedparser,
+)
 
 log = logging.getLogger(__name__)
 
@@ -221,9 +230,40 @@ def retrieve(task: SourceTask, retriever: Retriever) -> Retrieval:
     return Retrieval(head, fingerprint=fingerprint, job=job)
 
 
+@dataclass(frozen=True, slots=True)
+class FeedParser:
+    """How one kind of body is parsed: ``light`` parsers (lxml, json) are
+    quick and release the GIL, so the writer may run them itself; the
+    others (feedparser, pure Python) belong in a parser process."""
+
+    name: str
+    light: bool
+    prepare: Callable[[PrepareJob], RemoteFeed | ParseFailure | None]
+
+
+_JSON = FeedParser("json", True, prepare_without_feedparser)
+_RSS = FeedParser("rss", True, prepare_without_feedparser)  # None for an unusual RSS: feedparser's
+_ANY = FeedParser("feedparser", False, prepare_with_feedparser)
+_RSS_ROOT = re.compile(rb"<rss[\s>]")
+_SNIFF_BYTES = 4096  # a prolog, a comment or two and the root element
+
+
+def sniff_parser(job: PrepareJob) -> FeedParser:
+    """The parser for a body, from its first bytes (and its Content-Type):
+    JSON Feed, plain RSS 2.0, else feedparser (Atom, RSS 1.0/0.9x, oddities)."""
+    head = job.body[:_SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
+    content_type = next((v for k, v in job.headers.items() if k.lower() == "content-type"), "")
+    if head[:1] == b"{" or "json" in content_type.lower():
+        return _JSON
+    if _RSS_ROOT.search(head):
+        return _RSS
+    return _ANY
+
+
 def prepare_body(job: PrepareJob) -> RemoteFeed | ParseFailure:
-    """Parse, sanitise and hash a changed body (``prepare.prepare_feed``)."""
-    return prepare_feed(job)
+    """Parse, sanitise and hash a changed body with the parser its bytes call for."""
+    parser = sniff_parser(job)
+    return parser.prepare(job) or prepare_with_feedparser(job)
 
 
 def fetch_and_prepare(task: SourceTask, retriever: Retriever, now: datetime) -> PreparedResult:

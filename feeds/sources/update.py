@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import urlsplit
 
 from feeds.clock import Clock
@@ -47,7 +48,6 @@ from feeds.sources.prepare import (
     ParseFailure,
     RemoteFeed,
     prepare_with_feedparser,
-    prepare_without_feedparser,
 )
 from feeds.sources.step import (
     PreparedResult,
@@ -58,6 +58,7 @@ from feeds.sources.step import (
     conclude,
     plan_refresh,
     retrieve,
+    sniff_parser,
 )
 from feeds.sources.workers import ParserPool
 from feeds.sources.writer import SourceWriter
@@ -309,18 +310,17 @@ class _Run:
         (it comes back to the queue when parsed)."""
         job = done.retrieval.job
         assert job is not None
-        parsers = self.updater.parsers
-        if (parser := parsers.pick(self.jobs, free=True)) and parser.submit(
-            job, lambda o: self._parsed(done, o)
-        ):
-            return False
-        done.parsed = prepare_without_feedparser(job)
-        if done.parsed is not None:
-            return True
+        parsers, parser = self.updater.parsers, sniff_parser(job)
+        if parser.light:
+            if (child := parsers.pick(self.jobs, free=True)) and child.submit(
+                job, partial(self._parsed, done)
+            ):
+                return False
+            done.parsed = parser.prepare(job)
+            if done.parsed is not None:
+                return True
         # feedparser is pure Python: even a busy or starting process beats the writer.
-        if (parser := parsers.pick(self.jobs, free=False)) and parser.submit(
-            job, lambda o: self._parsed(done, o)
-        ):
+        if (child := parsers.pick(self.jobs, free=False)) and child.submit(job, partial(self._parsed, done)):
             return False
         done.parsed = prepare_with_feedparser(job)
         return True

@@ -105,3 +105,25 @@ def test_status_names_an_unreachable_broker() -> None:
     config = Config(cluster=ClusterConfig(broker=f"redis://127.0.0.1:{free_port()}/0"))
     line = describe_cluster(cluster_status(config, SteppingClock()))
     assert line.startswith("cluster: redis://127.0.0.1:") and "UNREACHABLE: " in line
+
+
+def test_a_job_lost_without_a_trace_is_sent_again_after_the_job_deadline(
+    project: Path, redis_server: RedisServer
+) -> None:
+    config = config_with_sources(project, [{"name": "paper", "url": "http://127.0.0.1:9/feed.xml"}])
+    now = [1000.0]
+    with Store(config.store.path) as store:
+        queue = RedisQueue(redis_server.url, redeliver_after=2.0)
+        cluster = ClusterUpdates(store, config, SteppingClock(), queue, print, monotonic=lambda: now[0])
+        try:
+            cluster.refresh(None)
+            client = redis_server.client()
+            assert client.llen("feeds:feeds-fetch") == 1
+            client.delete("feeds:feeds-fetch", "feeds:feeds-fetch.msgs")  # lost, e.g. dead-lettered
+            cluster.monitor_round()
+            assert client.llen("feeds:feeds-fetch") == 0  # not yet: it may still be running
+            now[0] += cluster.job_deadline + 1
+            cluster.monitor_round()
+            assert client.llen("feeds:feeds-fetch") == 1
+        finally:
+            queue.close()

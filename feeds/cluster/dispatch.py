@@ -104,7 +104,7 @@ class ClusterUpdates:
     def start(self) -> None:
         """Take results from the queue and start the monitor; a broker down now is retried."""
         self.queue.consume("results", self.apply, threads=1)
-        self._check()
+        self.monitor_round()
         self.monitor.start()
 
     def close(self) -> None:
@@ -216,11 +216,11 @@ class ClusterUpdates:
     def _monitor(self) -> None:
         while not self.stop.wait(MONITOR_SECONDS):
             try:
-                self._check()
+                self.monitor_round()
             except Exception:  # the monitor must outlive any one failure
                 log.exception("cluster: monitor failed")
 
-    def _check(self) -> None:
+    def monitor_round(self) -> None:
         """One round: reach the broker (with backoff when it is lost), then
         sweep, compare generations, resend what is due and read the figures."""
         now = self.monotonic()

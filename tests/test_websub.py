@@ -221,6 +221,11 @@ def test_feeds_advertise_the_hubs_and_export_announces_what_it_changed(
     assert json.loads((public / "world.json").read_bytes())["hubs"] == [{"type": "WebSub", "url": hub}]
     check_atom((public / "world.atom").read_bytes())
     check_rss((public / "world.rss").read_bytes())
+    # A filtered or search feed is never pinged, so it names no hub.
+    served = run_feeds("serve", "--get", "/feeds/world.atom?limit=1", cwd=project)
+    assert served.returncode == 0 and 'rel="self"' in served.stdout and 'rel="hub"' not in served.stdout
+    searched = run_feeds("serve", "--get", "/search.atom?q=world", cwd=project)
+    assert searched.returncode == 0 and 'rel="hub"' not in searched.stdout
 
 
 def test_an_unreachable_hub_does_not_fail_the_export(project: Path) -> None:

@@ -347,7 +347,8 @@ class Publisher:
             return None
         items = self.store.feed_items(_section(spec), max(SCAN_WINDOW, self.config.output.items_per_feed))
         chosen = apply_filter(items, feed_filter, self.config.output.items_per_feed)
-        filtered = replace(spec, query=canonical_query(feed_filter))
+        # No hub is told of a filtered feed's changes, so none is advertised in it.
+        filtered = replace(spec, query=canonical_query(feed_filter), hubs=())
         return Rendered(fmt.render(filtered, chosen), feed_updated(chosen))
 
     def search_results(self, query: str) -> list[Item]:
@@ -365,6 +366,7 @@ class Publisher:
             description=f"Stories from {site.title} with the words: {query}",
             name=f"Search: {query}",
             query=urlencode([("q", query)]),
+            hubs=(),  # hubs hear of the section feeds only
         )
 
     def search_feed(self, ext: str, query: str) -> Rendered | None:

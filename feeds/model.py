@@ -64,6 +64,15 @@ class Origin:
 
 
 @dataclass(frozen=True, slots=True)
+class Enclosure:
+    """A file attached to an item: a podcast episode, a video, a PDF."""
+
+    url: str
+    type: str  # media type; guessed from the URL when the publisher gave none
+    length: int | None = None  # bytes, when the publisher said
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     """A stored, normalised story: what the generator and the pages render."""
 
@@ -81,8 +90,14 @@ class Item:
     content_html: str | None = None  # sanitised HTML of a remote item
     body: tuple[str, ...] = ()
     dateline: str | None = None
-    author: str | None = None
+    author: str | None = None  # the first (or only) author
     origins: tuple[Origin, ...] = field(default=())
+    # What remote publishers send beside the story (empty for seeds).
+    authors: tuple[str, ...] = ()  # every author, ``author`` first; () when just ``author``
+    categories: tuple[str, ...] = ()  # the publisher's own categories/tags
+    enclosures: tuple[Enclosure, ...] = ()
+    image: str | None = None  # URL of the entry's picture
+    comments: str | None = None  # URL of its comments page
 
     def content_hash(self) -> str:
         """Hash of what a reader sees; id, times and provenance are left out,
@@ -98,7 +113,19 @@ class Item:
             self.body,
             self.dateline,
             self.author,
+            Extras(self.authors, self.categories, self.enclosures, self.image, self.comments),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Extras:
+    """The fields of an item beyond the story itself, as hashed."""
+
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    enclosures: tuple[Enclosure, ...] = ()
+    image: str | None = None
+    comments: str | None = None
 
 
 def content_hash(
@@ -112,10 +139,34 @@ def content_hash(
     body: tuple[str, ...],
     dateline: str | None,
     author: str | None,
+    extras: Extras | None = None,
 ) -> str:
     """``Item.content_hash`` of an item with these fields, for those who hash
     before the item exists (the remote parser, off the store writer's thread)."""
-    content = [title, kind, section, section_slug, link, summary, content_html, list(body), dateline, author]
+    content: list[object] = [
+        title,
+        kind,
+        section,
+        section_slug,
+        link,
+        summary,
+        content_html,
+        list(body),
+        dateline,
+        author,
+    ]
+    if extras is not None and extras != Extras():
+        # Only then: an item without any keeps the hash it was stored with
+        # before these fields existed, so an upgrade rewrites nothing.
+        content.append(
+            [
+                list(extras.authors),
+                list(extras.categories),
+                [[e.url, e.type, e.length] for e in extras.enclosures],
+                extras.image,
+                extras.comments,
+            ]
+        )
     encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from feeds.model import Item, Origin
+from feeds.model import Enclosure, Item, Origin
 
 
 def format_time(moment: datetime) -> str:
@@ -46,7 +46,17 @@ def item_to_row(
         "updated": format_time(item.updated),
         "first_seen": format_time(first_seen),
         "content_hash": content_hash or item.content_hash(),
+        "authors": _json_or_none(list(item.authors)),
+        "categories": _json_or_none(list(item.categories)),
+        "enclosures": _json_or_none([[e.url, e.type, e.length] for e in item.enclosures]),
+        "image": item.image,
+        "comments": item.comments,
     }
+
+
+def _json_or_none(values: list[Any]) -> str | None:
+    """A JSON list, or NULL for an empty one (most items have none)."""
+    return json.dumps(values, ensure_ascii=False) if values else None
 
 
 def row_to_item(row: dict[str, Any], origins: tuple[Origin, ...] = ()) -> Item:
@@ -67,6 +77,11 @@ def row_to_item(row: dict[str, Any], origins: tuple[Origin, ...] = ()) -> Item:
         dateline=row["dateline"],
         author=row["author"],
         origins=origins,
+        authors=tuple(json.loads(row["authors"] or "[]")),
+        categories=tuple(json.loads(row["categories"] or "[]")),
+        enclosures=tuple(Enclosure(u, t, n) for u, t, n in json.loads(row["enclosures"] or "[]")),
+        image=row["image"],
+        comments=row["comments"],
     )
 
 

@@ -216,3 +216,12 @@ def _archive_sequence(db: Database) -> None:
         " row_number() OVER (PARTITION BY section_slug ORDER BY first_seen, published, id), id"
         " FROM items WHERE section_slug IS NOT NULL"
     )
+
+
+@migrations(name="0007_items_publisher_fields")
+def _items_publisher_fields(db: Database) -> None:
+    # What remote publishers send beside the story (feeds.model.Item):
+    # authors, categories and enclosures are JSON lists, NULL when empty.
+    items = db.table("items")
+    for column in ("authors", "categories", "enclosures", "image", "comments"):
+        items.add_column(column, str)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from feeds.model import Item, Origin
+from feeds.model import Enclosure, Item, Origin
 from feeds.normalise import fold_title, item_slug, section_slug
 
 # Text a feed can carry: XML 1.0 forbids most control characters, and the
@@ -51,6 +51,7 @@ def items(draw: st.DrawFn, index: int = 0) -> Item:
     updated = published + timedelta(milliseconds=draw(st.integers(0, 10**9)))
     label = draw(st.none() | labels)
     remote = draw(st.booleans())
+    extras = draw(publisher_extras()) if remote else {}
     origins: tuple[Origin, ...] = ()
     if remote:
         origins = (
@@ -78,9 +79,34 @@ def items(draw: st.DrawFn, index: int = 0) -> Item:
         content_html="<p>remote body</p>" if remote else None,
         body=tuple(draw(st.lists(xml_text, max_size=4))) if not remote else (),
         dateline=draw(st.none() | st.sampled_from(["SAN SALVADOR", "İZMİR", "GAZİ MAĞUSA"])),
-        author=draw(st.none() | st.just("Jane Doe")),
+        author=draw(st.none() | st.just("Jane Doe")) if not remote else extras.pop("author"),
         origins=origins,
+        **extras,
     )
+
+
+names = st.sampled_from(["Jane Doe", "Ana Costa", "Lee Park", "Şule Ünal", "O'Brien"])
+urls = st.integers(0, 999).map(lambda n: f"https://remote.example/file/{n}")
+enclosures = st.builds(
+    Enclosure,
+    url=urls,
+    type=st.sampled_from(["audio/mpeg", "video/mp4", "application/pdf", "image/jpeg"]),
+    length=st.none() | st.integers(1, 10**12),
+)
+
+
+@st.composite
+def publisher_extras(draw: st.DrawFn) -> dict[str, object]:
+    """What a remote item may carry beside its story, as ``Item`` fields."""
+    authors = draw(st.lists(names, max_size=3, unique=True))
+    return {
+        "author": authors[0] if authors else None,
+        "authors": tuple(authors) if len(authors) > 1 else (),
+        "categories": tuple(draw(st.lists(xml_text, max_size=3, unique_by=str.casefold))),
+        "enclosures": tuple(draw(st.lists(enclosures, max_size=2, unique_by=lambda e: e.url))),
+        "image": draw(st.none() | urls.map(lambda u: u + ".jpg")),
+        "comments": draw(st.none() | urls.map(lambda u: u + "#comments")),
+    }
 
 
 @st.composite

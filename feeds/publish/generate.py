@@ -23,13 +23,15 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feeds import __version__
-from feeds.model import Item, Origin
+from feeds.model import Enclosure, Item, Origin
 from feeds.normalise import has_non_xml, xml_chars
 
 DC_NS = "http://purl.org/dc/elements/1.1/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005 feed paging and archiving
 AT_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721 deleted entries
+MEDIA_NS = "http://search.yahoo.com/mrss/"
+DCTERMS_NS = "http://purl.org/dc/terms/"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "newsroom-feeds"
 GENERATOR_URI = "https://pypi.org/project/newsroom-feeds/"
@@ -127,6 +129,8 @@ _ITEM_TEXTS = (
     "content_html",
     "dateline",
     "author",
+    "image",
+    "comments",
 )
 
 
@@ -146,8 +150,10 @@ def xml_safe_item(item: Item) -> Item:
     }
     if "title" in changes and not str(changes["title"]).strip():
         changes["title"] = "Untitled"
-    if any(has_non_xml(p) for p in item.body):
-        changes["body"] = tuple(xml_chars(p) for p in item.body)
+    for name in ("body", "authors", "categories"):
+        values: tuple[str, ...] = getattr(item, name)
+        if any(has_non_xml(v) for v in values):
+            changes[name] = tuple(xml_chars(v) for v in values)
     if any(isinstance(v, str) and has_non_xml(v) for o in item.origins for v in (o.name, o.url, o.title)):
         changes["origins"] = tuple(
             replace(o, name=xml_chars(o.name), url=_xml_or_none(o.url), title=_xml_or_none(o.title))
@@ -223,6 +229,20 @@ class _FeedLinks(BaseExtension):
             etree.SubElement(parent, f"{{{FH_NS}}}archive")
 
 
+class _MediaFeed(BaseExtension):
+    """Declares Media RSS on the root, for feeds with a picture in them."""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"media": MEDIA_NS}
+
+
+class _DcTermsFeed(BaseExtension):
+    """Declares DCMI terms on an RSS root, for items revised after publication."""
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"dcterms": DCTERMS_NS}
+
+
 class _ItemExtension(BaseEntryExtension):
     """Writes what feedgen gets wrong or lacks, from one of our Items."""
 
@@ -236,16 +256,30 @@ class _ItemExtension(BaseEntryExtension):
     def extend_atom(self, entry: etree._Element) -> etree._Element:
         # feedgen builds Atom entries without a namespace and declares the
         # default one on <feed>, so plain names land in the Atom namespace.
+        # It also drops an enclosure link's length and type, so every link
+        # of an entry is written here.
+        item = self.item
         for link in entry.findall("link"):
             entry.remove(link)
-        link = etree.Element(
-            "link", rel="alternate", type="text/html", href=item_url(self.item, self.spec.base_url)
-        )
+        href = item_url(item, self.spec.base_url)
+        link = etree.Element("link", rel="alternate", type="text/html", href=href)
         _insert_after(entry, link, ("content", "author", "updated"))
-        if self.item.section_slug:
-            category = etree.SubElement(entry, "category", term=self.item.section_slug)
-            if self.item.section:
-                category.set("label", self.item.section)
+        for enclosure in item.enclosures:
+            link.addnext(enclosure_link := etree.Element("link", rel="enclosure", href=enclosure.url))
+            enclosure_link.set("type", enclosure.type)
+            if enclosure.length:
+                enclosure_link.set("length", str(enclosure.length))
+            link = enclosure_link
+        if item.comments:
+            link.addnext(etree.Element("link", rel="replies", type="text/html", href=item.comments))
+        if item.section_slug:
+            category = etree.SubElement(entry, "category", term=item.section_slug)
+            if item.section:
+                category.set("label", item.section)
+        for term in publisher_categories(item):
+            etree.SubElement(entry, "category", term=term)
+        if item.image:
+            etree.SubElement(entry, f"{{{MEDIA_NS}}}thumbnail", url=item.image)
         origin = primary_origin(self.item)
         if origin is not None and origin.url:
             source = etree.SubElement(entry, "source")
@@ -258,23 +292,49 @@ class _ItemExtension(BaseEntryExtension):
         return entry
 
     def extend_rss(self, entry: etree._Element) -> etree._Element:
-        if self.item.author:
-            etree.SubElement(entry, f"{{{DC_NS}}}creator").text = self.item.author
-        if self.item.section:
-            etree.SubElement(entry, "category").text = self.item.section
-        origin = primary_origin(self.item)
+        item = self.item
+        for name in item_authors(item):
+            etree.SubElement(entry, f"{{{DC_NS}}}creator").text = name
+        if item.section:
+            etree.SubElement(entry, "category").text = item.section
+        for term in publisher_categories(item):
+            etree.SubElement(entry, "category").text = term
+        if item.updated != item.published:
+            # RSS has no updated date of its own; feedparser reads this one.
+            etree.SubElement(entry, f"{{{DCTERMS_NS}}}modified").text = rfc3339(item.updated)
+        if item.comments:
+            etree.SubElement(entry, "comments").text = item.comments
+        for enclosure in item.enclosures:
+            # RSS requires a length; 0 is the convention for "not known".
+            etree.SubElement(
+                entry, "enclosure", url=enclosure.url, length=str(enclosure.length or 0), type=enclosure.type
+            )
+        origin = primary_origin(item)
         if origin is not None and origin.url:
             etree.SubElement(entry, "source", url=origin.url).text = origin.title or origin.name
+        if item.image:
+            etree.SubElement(entry, f"{{{MEDIA_NS}}}thumbnail", url=item.image)
         return entry
 
 
+def item_authors(item: Item) -> tuple[str, ...]:
+    """Everyone an item credits, the first author first."""
+    return item.authors or ((item.author,) if item.author else ())
+
+
+def publisher_categories(item: Item) -> tuple[str, ...]:
+    """The publisher's categories of an item, but the one its section label repeats."""
+    label = (item.section or "").casefold()
+    return tuple(c for c in item.categories if c.casefold() != label)
+
+
 def _insert_after(parent: etree._Element, child: etree._Element, names: Sequence[str]) -> None:
-    """Put ``child`` after the first existing sibling named in ``names`` (Atom order is free,
+    """Put ``child`` after the siblings of the first name in ``names`` there are (Atom order is free,
     but a stable, readable order keeps diffs small)."""
     for name in names:  # un-namespaced, as feedgen builds entries
-        found = parent.find(name)
-        if found is not None:
-            found.addnext(child)
+        found = parent.findall(name)
+        if found:
+            found[-1].addnext(child)  # after all of them: several authors stay together
             return
     parent.append(child)
 
@@ -286,6 +346,11 @@ def _generator(spec: FeedSpec, items: Sequence[Item], fmt: str) -> FeedGenerator
     else:
         fg.register_extension("newsroom_atom", _FeedLinks, _ItemExtension, atom=True, rss=False)
     getattr(fg, "newsroom_rss" if fmt == "rss" else "newsroom_atom").set(spec, fmt)
+    # Namespaces only where used: a feed without pictures or revisions stays as it was.
+    if any(item.image for item in items):
+        fg.register_extension("newsroom_media", _MediaFeed, None, atom=True, rss=True)
+    if fmt == "rss" and any(item.updated != item.published for item in items):
+        fg.register_extension("newsroom_dcterms", _DcTermsFeed, None, atom=False, rss=True)
     updated = feed_updated(items)
     fg.id(spec.feed_id)
     fg.title(spec.title)
@@ -330,8 +395,8 @@ def _fill_entry(entry: FeedEntry, item: Item, spec: FeedSpec, fmt: str) -> None:
             entry.content(body, type="html")
         if summary:
             entry.summary(summary)
-        if item.author:
-            entry.author({"name": item.author})
+        if authors := item_authors(item):
+            entry.author([{"name": name} for name in authors])
     ext = getattr(entry, "newsroom_rss" if fmt == "rss" else "newsroom_atom")
     ext.set(item, spec)
 
@@ -379,14 +444,28 @@ def _json_item(item: Item, spec: FeedSpec) -> dict[str, object]:
         entry["summary"] = item.summary
     entry["date_published"] = rfc3339(item.published)
     entry["date_modified"] = rfc3339(item.updated)
-    if item.author:
-        entry["authors"] = [{"name": item.author}]
-    if item.section:
-        entry["tags"] = [item.section]
+    if authors := item_authors(item):
+        entry["authors"] = [{"name": name} for name in authors]
+    tags = [*([item.section] if item.section else []), *publisher_categories(item)]
+    if tags:
+        entry["tags"] = tags
+    if item.image:
+        entry["image"] = item.image
+    if item.enclosures:
+        entry["attachments"] = [_json_attachment(e) for e in item.enclosures]
+    if item.comments:
+        entry["_comments"] = {"url": item.comments}
     origin = primary_origin(item)
     if origin is not None and origin.url:
         entry["_source"] = {"name": origin.title or origin.name, "feed_url": origin.url}
     return entry
+
+
+def _json_attachment(enclosure: Enclosure) -> dict[str, object]:
+    attachment: dict[str, object] = {"url": enclosure.url, "mime_type": enclosure.type}
+    if enclosure.length:
+        attachment["size_in_bytes"] = enclosure.length
+    return attachment
 
 
 def rfc3339(moment: datetime) -> str:

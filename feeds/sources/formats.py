@@ -21,7 +21,7 @@ import json
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -31,6 +31,15 @@ from lxml import etree
 
 from feeds.errors import ParseError
 from feeds.normalise import utc_from_struct, windows_1252_c1
+from feeds.sources.media import (
+    EntryExtras,
+    feedparser_authors,
+    feedparser_extras,
+    json_authors,
+    json_extras,
+    rss_channel_authors,
+    rss_extras,
+)
 
 # Headers that tell feedparser how to read the bytes; the rest are noise to it.
 _PARSER_HEADERS = ("content-type", "content-location", "content-language")
@@ -56,6 +65,7 @@ class RawEntry:
     author: str | None
     categories: tuple[str, ...] = ()
     base: str | None = None  # what relative URLs in its HTML are relative to
+    extras: EntryExtras = field(default_factory=EntryExtras)  # enclosures, pictures, comments, every author
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +87,7 @@ class ParsedFeed:
     entries: tuple[RawEntry, ...]
     hints: FeedHints
     warning: str | None = None  # parse problems of a feed that still had entries
+    authors: tuple[str, ...] = ()  # the feed's own: credited to entries that name none
 
 
 def parse_feed(body: bytes, headers: Mapping[str, str], base: str | None = None) -> ParsedFeed:
@@ -125,6 +136,7 @@ def parse_with_feedparser(body: bytes, headers: Mapping[str, str], base: str | N
         entries=entries,
         hints=_hints(feed, body),
         warning=warning,
+        authors=feedparser_authors(feed),
     )
 
 
@@ -152,6 +164,7 @@ def _raw_entry(entry: Any) -> RawEntry:
     updated = dict.get(entry, "updated_parsed")
     date_text = dict.get(entry, "published") or dict.get(entry, "updated")
     detail = entry.get("content", [{}])[0] if entry.get("content") else entry.get("summary_detail") or {}
+    extras = feedparser_extras(entry)
     return RawEntry(
         guid=_text(entry.get("id")),
         link=_text(entry.get("link")),
@@ -161,9 +174,11 @@ def _raw_entry(entry: Any) -> RawEntry:
         published=utc_from_struct(published or updated),
         updated=utc_from_struct(updated or published),
         date_text=_text(date_text),
-        author=_text(entry.get("author")),
+        # feedparser's "author" is the last of several; the first is the byline.
+        author=extras.authors[0] if extras.authors else _text(entry.get("author")),
         categories=tuple(t for t in (_text(tag.get("term")) for tag in entry.get("tags") or []) if t),
         base=_text(detail.get("base")) if hasattr(detail, "get") else None,
+        extras=extras,
     )
 
 
@@ -269,6 +284,7 @@ def parse_plain_rss(body: bytes, content_type: str, base: str | None) -> ParsedF
         return None
     return ParsedFeed(
         version="rss20",
+        authors=tuple(a for a in (_repaired(a, utf8) for a in rss_channel_authors(channel)) if a),
         title=_repaired(_text(channel.findtext("title")), utf8),
         link=_text(channel.findtext("link")),
         entries=entries,
@@ -312,10 +328,8 @@ _ITEM_FIELDS = frozenset(
         "title",
         "description",
         "pubDate",
-        "author",
         f"{_CONTENT_NS}encoded",
         f"{_DC_NS}date",
-        f"{_DC_NS}creator",
         f"{_DCTERMS_NS}modified",
     }
 )
@@ -337,7 +351,8 @@ def _plain_entry(item: Any, base: str | None, utf8: bool = True) -> RawEntry:
     # One pass over the children: a find() per field walked them ten times.
     first: dict[str, Any] = {}
     categories: list[str] = []
-    for child in item:
+    children = list(item)
+    for child in children:
         tag = child.tag
         if tag == "category":
             if text := _repaired(_text(child.text), utf8):
@@ -354,6 +369,9 @@ def _plain_entry(item: Any, base: str | None, utf8: bool = True) -> RawEntry:
     content, summary = texts.get(f"{_CONTENT_NS}encoded"), texts.get("description")
     if content is None:
         content, summary = summary, None
+    extras = rss_extras(children)
+    if any(not a.isascii() for a in extras.authors):
+        extras = replace(extras, authors=tuple(a for a in (_repaired(a, utf8) for a in extras.authors) if a))
     return RawEntry(
         guid=guid,
         link=_resolve(link, base),
@@ -363,9 +381,10 @@ def _plain_entry(item: Any, base: str | None, utf8: bool = True) -> RawEntry:
         published=published or modified,
         updated=modified or published,
         date_text=date_text,
-        author=texts.get("author") or texts.get(f"{_DC_NS}creator"),
+        author=extras.authors[0] if extras.authors else None,
         categories=tuple(categories),
         base=base,
+        extras=extras,
     )
 
 
@@ -426,6 +445,7 @@ def parse_json_feed(body: bytes, base: str | None = None) -> ParsedFeed:
         entries=entries,
         hints=FeedHints(),
         warning=warning,
+        authors=json_authors(data),
     )
 
 
@@ -440,6 +460,7 @@ def _json_entry(item: dict[str, Any], base: str | None) -> RawEntry:
     title = text("title")
     published, updated = _json_date(text("date_published")), _json_date(text("date_modified"))
     tags = item["tags"] if isinstance(item.get("tags"), list) else []
+    extras = json_extras(item)
     return RawEntry(
         guid=text("id"),
         link=text("url") or text("external_url"),
@@ -449,18 +470,11 @@ def _json_entry(item: dict[str, Any], base: str | None) -> RawEntry:
         published=published or updated,
         updated=updated or published,
         date_text=text("date_published") or text("date_modified"),
-        author=_json_author(item),
+        author=extras.authors[0] if extras.authors else None,
         categories=tuple(str(t) for t in tags if isinstance(t, (str, int))),
         base=base,
+        extras=extras,
     )
-
-
-def _json_author(item: dict[str, Any]) -> str | None:
-    authors = item.get("authors")
-    if isinstance(authors, list) and authors and isinstance(authors[0], dict):
-        return _text(authors[0].get("name"))
-    author = item.get("author")  # JSON Feed 1.0
-    return _text(author.get("name")) if isinstance(author, dict) else None
 
 
 def _json_date(text: str | None) -> datetime | None:

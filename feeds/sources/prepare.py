@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import mimetypes
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from feeds.errors import ParseError
-from feeds.model import Item, Origin, content_hash
+from feeds.model import Enclosure, Extras, Item, Origin, content_hash
 from feeds.normalise import (
     canonical_link,
     entry_published,
@@ -45,6 +48,7 @@ from feeds.sources.formats import (
     parse_with_feedparser,
     parse_without_feedparser,
 )
+from feeds.sources.media import RawEnclosure
 
 if TYPE_CHECKING:  # the parser processes load this module; they need no store
     from store.sources import RemoteMatches
@@ -92,6 +96,7 @@ class RemoteEntry:
     section: str | None = None  # label, as filed
     section_slug: str | None = None
     content_hash: str = ""  # that of the item this entry makes (``new_item``)
+    extras: Extras = field(default_factory=Extras)  # every author, categories, enclosures, picture, comments
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +155,7 @@ def _prepare(
         empty = 0
         kept = newest_entries(parsed.entries, job.max_entries)
         for raw in kept:
-            entry = clean_entry(raw, job.source, job.authority, job.url, job.filing)
+            entry = clean_entry(raw, job.source, job.authority, job.url, job.filing, parsed.authors)
             if entry is None:
                 empty += 1
             else:
@@ -200,12 +205,18 @@ def _dropped_warning(count: int) -> str | None:
 
 
 def clean_entry(
-    raw: RawEntry, source: str, authority: str, feed_url: str, filing: Filing | None = None
+    raw: RawEntry,
+    source: str,
+    authority: str,
+    feed_url: str,
+    filing: Filing | None = None,
+    feed_authors: Sequence[str] = (),
 ) -> RemoteEntry | None:
     """One raw entry as a clean record: plain-text title, safe HTML, absolute
     links, its section and the hash of the item it makes. None for an entry
     with nothing a reader could see or follow (no title, text or link): each
-    would be an "Untitled" item, and such items from two feeds would meet."""
+    would be an "Untitled" item, and such items from two feeds would meet.
+    An entry that names no author is the feed's (``feed_authors``)."""
     base = raw.base or feed_url
     link = web_link(raw.link, base)
     content = safe_html(raw.content, base)
@@ -215,8 +226,16 @@ def clean_entry(
         return None
     key = remote_entry_key(raw.guid, link, title, raw.date_text)
     item_id = remote_item_id(authority, source, key)
-    author = plain_text(raw.author, 200)
-    categories = tuple(c for c in (plain_text(c, 200) for c in raw.categories) if c)
+    authors = _texts(raw.extras.authors or (raw.author,), MAX_AUTHORS) or _texts(feed_authors, MAX_AUTHORS)
+    author = authors[0] if authors else None
+    categories = _texts(raw.categories, MAX_CATEGORIES)
+    extras = Extras(
+        authors=authors if len(authors) > 1 else (),
+        categories=categories,
+        enclosures=_enclosures(raw.extras.enclosures, base),
+        image=next((u for u in (web_link(i, base) for i in raw.extras.images) if u), None),
+        comments=web_link(raw.extras.comments, base),
+    )
     label, slug = (filing or Filing()).section_of(categories)
     return RemoteEntry(
         key=key,
@@ -234,8 +253,52 @@ def clean_entry(
         categories=categories,
         section=label,
         section_slug=slug,
-        content_hash=content_hash(title, "entry", label, slug, link, summary, content, (), None, author),
+        content_hash=content_hash(
+            title, "entry", label, slug, link, summary, content, (), None, author, extras
+        ),
+        extras=extras,
     )
+
+
+# Bounds on what one entry may carry: a feed is not trusted to be sensible.
+MAX_AUTHORS = 10
+MAX_CATEGORIES = 20
+MAX_ENCLOSURES = 10
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+
+
+def _texts(values: Iterable[str | None], limit: int) -> tuple[str, ...]:
+    """Plain-text values, each once (case aside), at most ``limit``."""
+    kept: dict[str, str] = {}
+    for value in values:
+        text = plain_text(value, 200)
+        if text and text.casefold() not in kept:
+            kept[text.casefold()] = text
+    return tuple(kept.values())[:limit]
+
+
+def _enclosures(raw: Sequence[RawEnclosure], base: str) -> tuple[Enclosure, ...]:
+    """Attached files with absolute http(s) URLs, a media type (guessed from
+    the URL when missing or malformed) and a length when one was given."""
+    files: dict[str, Enclosure] = {}
+    for enclosure in raw:
+        url = web_link(enclosure.url, base)
+        if url is None or url in files:
+            continue
+        kind = (enclosure.type or "").split(";")[0].strip().lower()
+        if not _MEDIA_TYPE.match(kind):
+            kind = _known_types().guess_type(url, strict=False)[0] or "application/octet-stream"
+        length = enclosure.length.strip() if enclosure.length else ""
+        size = int(length) if length.isdigit() and 0 < len(length) <= 15 else 0
+        files[url] = Enclosure(url, kind, size or None)
+    return tuple(files.values())[:MAX_ENCLOSURES]
+
+
+@cache
+def _known_types() -> mimetypes.MimeTypes:
+    """Python's own table of media types, not the machine's (/etc/mime.types
+    differs between hosts, and the same feed must give the same item)."""
+    return mimetypes.MimeTypes(filenames=())
 
 
 # -- planning the writes of one source -------------------------------------
@@ -345,7 +408,19 @@ def new_item(entry: RemoteEntry, now: datetime) -> Item:
         summary=entry.summary,
         content_html=entry.content_html,
         author=entry.author,
+        **_extra_fields(entry.extras),
     )
+
+
+def _extra_fields(extras: Extras) -> dict[str, Any]:
+    """An entry's extras as ``Item`` fields."""
+    return {
+        "authors": extras.authors,
+        "categories": extras.categories,
+        "enclosures": extras.enclosures,
+        "image": extras.image,
+        "comments": extras.comments,
+    }
 
 
 def changed_item(existing: Item, entry: RemoteEntry, now: datetime) -> Item | None:
@@ -366,6 +441,7 @@ def changed_item(existing: Item, entry: RemoteEntry, now: datetime) -> Item | No
         author=entry.author,
         section=entry.section,
         section_slug=entry.section_slug,
+        **_extra_fields(entry.extras),
     )
     if candidate.content_hash() == existing.content_hash():
         return None

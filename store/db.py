@@ -45,19 +45,23 @@ def _migrate(db: Database) -> None:
     Migrations.apply reads what is applied and then writes, in separate
     steps: two openers of a new file would both see it empty and both build
     it, and SQLite answers the second writer of a read transaction "database
-    is locked" without waiting. BEGIN IMMEDIATE takes the write lock first
-    (waiting out the busy timeout), so the second opener finds the schema
-    built; applied migrations then nest as savepoints.
+    is locked" without waiting. So each pending migration is applied under
+    BEGIN IMMEDIATE, which takes the write lock first (waiting out the busy
+    timeout), and is looked for again once the lock is held: the second
+    opener finds it applied. One transaction per migration, so a reader of
+    the file sees the first tables as soon as they are made.
     """
-    if not migrations.pending(db):
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        migrations.apply(db)
-    except BaseException:
-        db.conn.rollback()
-        raise
-    db.execute("COMMIT")
+    while pending := migrations.pending(db):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            later = [m.name for m in migrations.pending(db)[1:]]
+            migrations.apply(db, stop_before=later or None)
+        except BaseException:
+            db.conn.rollback()
+            raise
+        db.execute("COMMIT")
+        if migrations.pending(db) == pending:  # cannot happen; never loop on it
+            raise sqlite3.OperationalError(f"migration {pending[0].name} did not apply")
 
 
 def _while_busy(step: Callable[[], object]) -> None:

@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from feeds.errors import StoreError
 from feeds.model import Item, ItemWrite, Origin, SectionInfo, SeedFile
 from store.archive import ArchiveMixin
+from store.changes import ChangesMixin
 from store.episodes import EpisodesMixin
 from store.rows import format_time, parse_time, row_to_item, row_to_origin
 from store.schema import migrations
@@ -90,7 +91,7 @@ class ItemVersion(NamedTuple):
     has_link: bool  # items with a link of their own get no page
 
 
-class Store(SourcesMixin, SearchMixin, EpisodesMixin, ArchiveMixin):
+class Store(SourcesMixin, SearchMixin, EpisodesMixin, ArchiveMixin, ChangesMixin):
     """Items, their provenance and ingest bookkeeping in one SQLite file
     (remote source state and lookups: ``store.sources``; search: ``store.search``;
     archive numbering: ``store.archive``)."""

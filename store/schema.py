@@ -225,3 +225,58 @@ def _items_publisher_fields(db: Database) -> None:
     items = db.table("items")
     for column in ("authors", "categories", "enclosures", "image", "comments"):
         items.add_column(column, str)
+
+
+# Every write that can change a published byte logs the item's slug and
+# section; a write that changes nothing a reader sees (a sighting's
+# last_seen, a re-stored unchanged item) is not logged.
+_CHANGE_TRIGGERS = (
+    """CREATE TRIGGER item_changes_insert AFTER INSERT ON items BEGIN
+        INSERT INTO item_changes (slug, section_slug) VALUES (new.slug, new.section_slug);
+    END""",
+    """CREATE TRIGGER item_changes_update AFTER UPDATE ON items
+    WHEN old.content_hash IS NOT new.content_hash OR old.published IS NOT new.published
+        OR old.updated IS NOT new.updated OR old.section IS NOT new.section
+        OR old.section_slug IS NOT new.section_slug OR old.slug IS NOT new.slug
+        OR old.link IS NOT new.link OR old.title IS NOT new.title
+        OR old.authors IS NOT new.authors OR old.categories IS NOT new.categories
+        OR old.enclosures IS NOT new.enclosures OR old.image IS NOT new.image
+        OR old.comments IS NOT new.comments
+    BEGIN
+        INSERT INTO item_changes (slug, section_slug) VALUES (new.slug, new.section_slug);
+        INSERT INTO item_changes (slug, section_slug) SELECT old.slug, old.section_slug
+            WHERE old.slug IS NOT new.slug OR old.section_slug IS NOT new.section_slug;
+    END""",
+    """CREATE TRIGGER item_changes_delete AFTER DELETE ON items BEGIN
+        INSERT INTO item_changes (slug, section_slug) VALUES (old.slug, old.section_slug);
+    END""",
+    """CREATE TRIGGER origin_changes_insert AFTER INSERT ON origins BEGIN
+        INSERT INTO item_changes (slug, section_slug)
+            SELECT slug, section_slug FROM items WHERE id = new.item_id;
+    END""",
+    """CREATE TRIGGER origin_changes_update AFTER UPDATE ON origins
+    WHEN old.name IS NOT new.name OR old.url IS NOT new.url OR old.title IS NOT new.title
+        OR old.first_seen IS NOT new.first_seen
+    BEGIN
+        INSERT INTO item_changes (slug, section_slug)
+            SELECT slug, section_slug FROM items WHERE id = new.item_id;
+    END""",
+)
+
+
+@migrations(name="0008_publish_changes")
+def _publish_changes(db: Database) -> None:
+    # What the publisher needs to republish only what changed, whoever wrote
+    # it (this process, `feeds refresh` beside a running daemon, a retention
+    # sweep): every write that can change a published byte appends the item's
+    # slug and section to item_changes, in the writer's own transaction. A
+    # consumer remembers the last seq it published.
+    db.execute(
+        "CREATE TABLE item_changes"
+        " (seq INTEGER PRIMARY KEY AUTOINCREMENT, slug TEXT NOT NULL, section_slug TEXT)"
+    )
+    for trigger in _CHANGE_TRIGGERS:
+        db.execute(trigger)
+    # When each published file's bytes last changed (its Last-Modified), by
+    # path and digest, so a restart keeps the dates of unchanged files.
+    db.table("published").create({"path": str, "digest": str, "modified": str}, pk="path")

@@ -42,6 +42,7 @@ log = logging.getLogger("feeds.daemon.service")
 
 DEFAULT_QUIET = 2.0  # seconds without a new change before publishing
 DEFAULT_MAX_DELAY = 30.0  # never hold changes back longer than this
+WATCH_INTERVAL = 1.0  # seconds between polls for writes by other processes
 RECHECK_AFTER_RUN = 60.0  # seconds before a source still due after its run is looked at again
 
 
@@ -174,7 +175,8 @@ class Daemon:
         self.websub = websub
         self.config = config
         self.clock = clock
-        self.site = PublishedSite(Publisher(store, config))
+        self.site = PublishedSite(Publisher(store, config), clock)
+        self._data_version: int | None = None
         self.export_dir = export_dir
         self.timer = timer
         self.quiet = quiet
@@ -221,9 +223,12 @@ class Daemon:
                 )
 
     def job_specs(self) -> list[JobSpec]:
-        """The recurring jobs: the seeds rescan. (Each source has a one-off
-        trigger of its own, placed by ``schedule_sources``.)"""
-        return [seeds_job(self.config, self.run_seeds_job)]
+        """The recurring jobs: the seeds rescan and the store watch. (Each source
+        has a one-off trigger of its own, placed by ``schedule_sources``.)"""
+        watch = JobSpec(
+            id="watch", run=self.run_watch_job, every=WATCH_INTERVAL, misfire_grace=WATCH_INTERVAL
+        )
+        return [seeds_job(self.config, self.run_seeds_job), watch]
 
     def schedule_sources(self) -> int:
         """Place each enabled source's trigger at its wake time; the number placed."""
@@ -253,6 +258,25 @@ class Daemon:
 
     def run_seeds_job(self) -> None:
         self._run_job(self.scan_seeds)
+
+    def run_watch_job(self) -> None:
+        self._run_job(self.watch_store)
+
+    def watch_store(self) -> bool:
+        """Publish what another process wrote to the store (``feeds refresh`` beside us).
+
+        SQLite's data_version moves only on other connections' commits, so
+        the poll costs one pragma while nothing happens; our own writes are
+        announced by the jobs that make them. True if changes were found.
+        """
+        version = self.store.data_version()
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        if self.store.last_change() <= self.site.seq:
+            return False
+        self.note_changes(frozenset({"all"}))
+        return True
 
     def run_source_job(self, name: str) -> None:
         self._run_job(partial(self.refresh_due_source, name))

@@ -5,12 +5,21 @@ sections change (never per request) and kept as ``Resource`` records, bytes
 and gzip included. Item files are too many to hold (50,000 items would not
 fit the memory budget), so only a small index of their versions is kept; a
 page is rendered on its first request and cached until its item changes.
-Readers get the current mapping by reference: a rebuild builds a new mapping
-and swaps it in whole, so a request never sees half a rebuild.
+What changed is read from the store's change log as well as told by the
+daemon's jobs, so a write by another process (``feeds refresh`` beside a
+running daemon) is published like the daemon's own.
+
+Last-Modified of a site or feed file is when its bytes last changed, by the
+injected clock: never the newest item's date, which an added older item
+does not move. Those dates are kept in the store, so a restart keeps them
+for unchanged files. Readers get the current mapping by reference: a
+rebuild builds a new mapping and swaps it in whole, so a request never sees
+half a rebuild.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -18,10 +27,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from feeds.clock import Clock
 from feeds.publish.archive import ARCHIVE_DIR, parse_archive_path
 from feeds.publish.export import ExportResult, export_files, prune_stale
 from feeds.publish.formats import content_type_of, is_feed_path
 from feeds.publish.resources import VARY_ENCODING, VARY_NEGOTIATED, Resource, make_resource
+from feeds.publish.site import ALL
 from feeds.publish.tree import Publisher, Rendered, SiteView
 
 DEFAULT_PAGE_CACHE = 2048  # pages; a few KB each, so a few MB at most
@@ -44,20 +55,23 @@ class PublishReport:
     pages_removed: tuple[str, ...]
 
 
-def next_last_modified(computed: datetime, previous: Resource | None, body: bytes) -> datetime:
-    """Last-Modified for new bytes: the newest item time, but never earlier than before.
+def next_last_modified(previous: tuple[str, datetime] | None, digest: str, now: datetime) -> datetime:
+    """Last-Modified of a file now holding bytes of ``digest`` (``previous``: digest and date before).
 
-    A feed whose newest item moves to another section would otherwise go back
-    in time, and a reader asking If-Modified-Since would be told nothing
-    changed. Unchanged bytes keep their date.
+    The same bytes keep their date. New bytes get ``now``, and always a later
+    second than before (HTTP dates have whole seconds), so a reader asking
+    If-Modified-Since with the old date gets the new bytes.
     """
     if previous is None:
-        return computed
-    if previous.body == body:
-        return previous.last_modified
-    if computed <= previous.last_modified:
-        return previous.last_modified + timedelta(seconds=1)
-    return computed
+        return now
+    before_digest, before = previous
+    if before_digest == digest:
+        return before
+    return max(now, before.replace(microsecond=0) + timedelta(seconds=1))
+
+
+def digest_of(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 def page_versions(publisher: Publisher, view: SiteView) -> dict[str, int]:
@@ -79,9 +93,12 @@ def page_versions(publisher: Publisher, view: SiteView) -> dict[str, int]:
 class PublishedSite:
     """Site and feed files as resources; item files on demand."""
 
-    def __init__(self, publisher: Publisher, *, page_cache: int = DEFAULT_PAGE_CACHE) -> None:
+    def __init__(self, publisher: Publisher, clock: Clock, *, page_cache: int = DEFAULT_PAGE_CACHE) -> None:
         self.publisher = publisher
+        self.clock = clock
         self.max_age = int(publisher.config.server.max_age)
+        self.seq = 0  # the last store change published
+        self._dates: dict[str, tuple[str, datetime]] = {}  # path -> (digest, Last-Modified)
         self._resources: dict[str, Resource] = {}  # tree path -> resource
         self._feeds: dict[str, set[str]] = {}  # feed slug -> its paths
         self._versions: dict[str, int] = {}  # item file path -> fingerprint
@@ -156,11 +173,20 @@ class PublishedSite:
     # -- rebuilding (scheduler thread) ---------------------------------------
 
     def rebuild(self, sections: Iterable[str] | None = None) -> PublishReport:
-        """Re-render the feeds of ``sections`` (None: all) and every site file."""
+        """Re-render the feeds of ``sections`` (None: all), those the store's
+        change log names since the last rebuild, and every site file."""
         with self._build_lock:
+            store = self.publisher.store
+            changes = store.changes_since(self.seq)
             view = self.publisher.view()
             existing = {spec.slug for spec in view.specs}
-            wanted = existing if sections is None else set(sections) & existing
+            wanted = existing
+            if sections is not None and self._view is not None and changes.complete:
+                logged = {s for s in changes.sections if s} | ({ALL} if changes.slugs else set())
+                wanted = (set(sections) | logged) & existing
+            if not self._dates:
+                self._dates = store.published_dates()
+            now = self.clock()
             resources = dict(self._resources)
             feeds = {slug: paths for slug, paths in self._feeds.items() if slug in existing}
             changed: list[str] = []
@@ -169,14 +195,14 @@ class PublishedSite:
                 # A feed's numbered files (section pages, archive pages) come and go with its size.
                 files = self.publisher.feed_files(view, [slug])
                 for path, rendered in files.items():
-                    self._put(resources, path, rendered, changed)
+                    self._put(resources, path, rendered, changed, now)
                 gone |= self._feeds.get(slug, set()) - files.keys()
                 feeds[slug] = set(files)
             removed = sorted(gone)
             for path in removed:
                 resources.pop(path, None)
             for path, rendered in self.publisher.site_files(view).items():
-                self._put(resources, path, rendered, changed)
+                self._put(resources, path, rendered, changed, now)
             versions = page_versions(self.publisher, view)
             # Archive pages of the feeds not rebuilt keep their versions.
             versions.update((p, v) for p, v in self._versions.items() if p.startswith(ARCHIVE_PREFIX))
@@ -190,16 +216,25 @@ class PublishedSite:
                 pages_changed=tuple(sorted(p for p, v in versions.items() if self._versions.get(p) != v)),
                 pages_removed=tuple(sorted(self._versions.keys() - versions.keys())),
             )
+            store.save_published_dates({p: self._dates[p] for p in changed})
+            store.forget_published(removed)
+            for path in removed:
+                self._dates.pop(path, None)
             # Swap whole mappings: a request sees the old tree or the new one.
             self._view, self._versions, self._feeds, self._resources = view, versions, feeds, resources
+            self.seq = changes.seq
             self._forget_pages(report.pages_changed + report.pages_removed)
             return report
 
-    def _put(self, resources: dict[str, Resource], path: str, rendered: Rendered, changed: list[str]) -> None:
+    def _put(
+        self, resources: dict[str, Resource], path: str, rendered: Rendered, changed: list[str], now: datetime
+    ) -> None:
         previous = resources.get(path)
         if previous is not None and previous.body == rendered.body:
             return  # same bytes: keep the resource, its gzip and its ETag
-        last_modified = next_last_modified(rendered.modified, previous, rendered.body)
+        digest = digest_of(rendered.body)
+        last_modified = next_last_modified(self._dates.get(path), digest, now)
+        self._dates[path] = (digest, last_modified)
         resources[path] = self._make(path, rendered.body, last_modified)
         changed.append(path)
 

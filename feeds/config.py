@@ -124,6 +124,8 @@ class SourceConfig:
     interval: float | None = 3600.0
     cron: str | None = None
     enabled: bool = True
+    include: tuple[str, ...] = ()  # words/phrases: only entries naming one are stored
+    exclude: tuple[str, ...] = ()  # words/phrases: entries naming one are not stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,6 +522,7 @@ class _Reader:
     def source(self, raw: object, key: str) -> SourceConfig:
         entry = self.table(raw, key)
         allowed = {"name", "url", "section", "categories", "interval", "cron", "enabled"}
+        allowed |= {"include", "exclude"}
         self.no_unknown(entry, f"{key}.", allowed)
         for required in ("name", "url"):
             if required not in entry:
@@ -547,7 +550,17 @@ class _Reader:
             interval=interval,
             cron=cron,
             enabled=self.boolean(entry.get("enabled", True), f"{key}.enabled"),
+            include=self.phrases(entry.get("include", []), f"{key}.include"),
+            exclude=self.phrases(entry.get("exclude", []), f"{key}.exclude"),
         )
+
+    def phrases(self, value: object, key: str) -> tuple[str, ...]:
+        """Words or phrases to match as plain text (never a pattern)."""
+        found = self.string_list(value, key)
+        for index, phrase in enumerate(found):
+            if not re.search(r"\w", phrase):
+                raise self.fail(f"{key}[{index}]", f"needs a letter or digit to match, got {phrase!r}")
+        return tuple(p.strip() for p in found)
 
 
 def _type_name(value: object) -> str:

@@ -56,6 +56,14 @@ if TYPE_CHECKING:  # the parser processes load this module; they need no store
 log = logging.getLogger(__name__)
 
 
+def _words(text: str) -> str:
+    """Text as its words, space-separated and padded, for whole-word matching by ``in``."""
+    return " " + " ".join(_WORD.findall(text.casefold())) + " "
+
+
+_WORD = re.compile(r"\w+")
+
+
 @dataclass(frozen=True, slots=True)
 class Filing:
     """Which section a source's entries go to: the first of an entry's
@@ -64,6 +72,21 @@ class Filing:
     section: str | None = None  # slug
     categories: Mapping[str, str] = field(default_factory=dict)  # folded category -> slug
     labels: Mapping[str, str] = field(default_factory=dict)  # slug -> label shown
+    include: tuple[str, ...] = ()  # the source's rules: words or phrases, plain text
+    exclude: tuple[str, ...] = ()
+
+    def admits(self, entry: RemoteEntry) -> bool:
+        """Whether the source's include/exclude rules let an entry be stored:
+        its title, summary (else the start of its text) and categories must
+        name an ``include`` phrase, if there are any, and no ``exclude`` one.
+        Whole words, any case; a phrase is plain text, never a pattern."""
+        if not self.include and not self.exclude:
+            return True
+        summary = entry.summary or plain_text(entry.content_html, 500) or ""
+        words = _words(" ".join([entry.title, summary, *entry.categories]))
+        if self.include and not any(_words(p) in words for p in self.include):
+            return False
+        return not any(_words(p) in words for p in self.exclude)
 
     def section_of(self, categories: Sequence[str]) -> tuple[str | None, str | None]:
         """(label, slug) of an entry with these categories."""
@@ -158,6 +181,8 @@ def _prepare(
             entry = clean_entry(raw, job.source, job.authority, job.url, job.filing, parsed.authors)
             if entry is None:
                 empty += 1
+            elif not job.filing.admits(entry):
+                continue  # the source's rules say no: not stored
             else:
                 entries.setdefault(entry.key, entry)  # a feed repeating an entry: the first wins
         capped = len(parsed.entries) - len(kept)

@@ -147,7 +147,9 @@ def filings_of(config: Config) -> dict[str, Filing]:
     """Each source's section filing: its categories map and the section labels."""
     labels = {slug: (s.title or slug.replace("-", " ")).upper() for slug, s in config.sections.items()}
     return {
-        s.name: Filing(s.section, {fold_title(k): v for k, v in s.categories.items()}, labels)
+        s.name: Filing(
+            s.section, {fold_title(k): v for k, v in s.categories.items()}, labels, s.include, s.exclude
+        )
         for s in config.sources
     }
 
@@ -199,10 +201,14 @@ def plan_refresh(
 
 
 def body_fingerprint(body: bytes, source: SourceConfig) -> str:
-    """Hash of a body and of what decides where its items go: a new section
-    mapping must re-file the items even when the feed did not change."""
+    """Hash of a body and of what decides where its items go and which are
+    kept: a new section mapping or include/exclude rule applies from the
+    next fetch even when the feed did not change."""
     digest = hashlib.sha256(body)
-    digest.update(json.dumps([source.section, sorted(source.categories.items())]).encode())
+    filing: list[object] = [source.section, sorted(source.categories.items())]
+    if source.include or source.exclude:  # left out otherwise: stored hashes stay valid
+        filing.append([list(source.include), list(source.exclude)])
+    digest.update(json.dumps(filing).encode())
     return digest.hexdigest()
 
 

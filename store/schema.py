@@ -280,3 +280,45 @@ def _publish_changes(db: Database) -> None:
     # When each published file's bytes last changed (its Last-Modified), by
     # path and digest, so a restart keeps the dates of unchanged files.
     db.table("published").create({"path": str, "digest": str, "modified": str}, pk="path")
+
+
+@migrations(name="0009_search_pending")
+def _search_pending(db: Database) -> None:
+    # The search index is filled in bulk (store.search.index_pending) rather
+    # than by a trigger per inserted row: tokenising 50 items in each of a
+    # thousand per-source transactions wrote a new FTS5 segment per commit
+    # and merged them again, a fifth of a cold refresh. A written row's rowid
+    # waits in search_pending, in the same transaction as the write, until
+    # the writer indexes the batch; a search indexes whatever still waits
+    # first, so it finds every stored item. A row still waiting was never
+    # indexed, so an update or deletion removes old words only from rows
+    # that were.
+    db.execute("CREATE TABLE search_pending (rowid INTEGER PRIMARY KEY)")
+    for name in ("items_ai", "items_au", "items_ad"):
+        db.execute(f"DROP TRIGGER IF EXISTS [{name}]")
+    db.execute(
+        "CREATE TRIGGER items_search_ai AFTER INSERT ON items BEGIN"
+        " INSERT OR IGNORE INTO search_pending (rowid) VALUES (new.rowid); END"
+    )
+    db.execute(
+        """
+        CREATE TRIGGER items_search_au AFTER UPDATE ON items
+        WHEN old.title IS NOT new.title OR old.summary IS NOT new.summary OR old.body IS NOT new.body
+            OR old.content_html IS NOT new.content_html OR old.rowid IS NOT new.rowid BEGIN
+            INSERT INTO items_fts (items_fts, rowid, title, summary, body, content_html)
+                SELECT 'delete', old.rowid, old.title, old.summary, old.body, old.content_html
+                WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE rowid = old.rowid);
+            INSERT OR IGNORE INTO search_pending (rowid) VALUES (new.rowid);
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER items_search_ad AFTER DELETE ON items BEGIN
+            INSERT INTO items_fts (items_fts, rowid, title, summary, body, content_html)
+                SELECT 'delete', old.rowid, old.title, old.summary, old.body, old.content_html
+                WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE rowid = old.rowid);
+            DELETE FROM search_pending WHERE rowid = old.rowid;
+        END
+        """
+    )

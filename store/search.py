@@ -1,6 +1,11 @@
 """The store's full-text search: the FTS5 index of items (title, summary,
-body, remote HTML) that migration ``0003_items_search`` keeps in step with
-every write and deletion.
+body, remote HTML), built by migration ``0003_items_search``.
+
+Written rows wait in ``search_pending`` (migration ``0009_search_pending``:
+its triggers record every insert and change, and remove a deleted or
+changed row's old words at once) and are indexed in bulk by
+``index_pending``: by the writers after each batch, and by ``search``
+before it reads, so a search finds every stored item and no deleted one.
 
 A mixin of ``store.Store``, kept apart so ``store/db.py`` stays small.
 """
@@ -29,11 +34,19 @@ _ORDER_BY = {
 }
 
 
+_INDEX_PENDING = """
+    INSERT INTO items_fts (rowid, title, summary, body, content_html)
+    SELECT items.rowid, items.title, items.summary, items.body, items.content_html
+    FROM search_pending JOIN items ON items.rowid = search_pending.rowid
+    ORDER BY search_pending.rowid
+"""
 _SEARCH = "SELECT items.* FROM items_fts JOIN items ON items.rowid = items_fts.rowid"
 
 
 class _Store(Protocol):
     def _guard(self, doing: str) -> AbstractContextManager[Database]: ...
+    def transaction(self, doing: str = ...) -> AbstractContextManager[Database]: ...
+    def index_for_search(self) -> None: ...
     def _with_origins(self, rows: list[dict[str, Any]]) -> list[Item]: ...
 
 
@@ -48,7 +61,22 @@ def match_expression(query: str) -> str | None:
     return " ".join(f'"{word}"' for word in words)
 
 
+def index_pending(db: Database) -> None:
+    """Index every written row still waiting, in the caller's transaction:
+    one statement for the whole batch."""
+    db.execute(_INDEX_PENDING)
+    db.execute("DELETE FROM search_pending")
+
+
 class SearchMixin:
+    def index_for_search(self: _Store) -> None:
+        """Index the items written since the last time, if any (a read when none wait)."""
+        with self._guard("reading the search index") as db:
+            waiting = db.execute("SELECT EXISTS (SELECT 1 FROM search_pending)").fetchone()[0]
+        if waiting:
+            with self.transaction("indexing items for search") as db:
+                index_pending(db)
+
     def search(
         self: _Store, query: str, limit: int, *, section_slug: str | None = None, order: Order = "rank"
     ) -> list[Item]:
@@ -64,6 +92,7 @@ class SearchMixin:
         params = [expression] if section_slug is None else [expression, section_slug]
         # Only our own fragments are formatted in; every value is a parameter.
         sql = f"{_SEARCH} WHERE items_fts MATCH ?{section} ORDER BY {_ORDER_BY[order]} LIMIT ?"
+        self.index_for_search()
         with self._guard("searching items") as db:
             rows = list(db.query(sql, [*params, limit]))
         return self._with_origins(rows)

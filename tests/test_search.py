@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 
+from feeds.model import ItemWrite, SourceState
 from store import Store
 from store.search import match_expression
 from tests.cliutil import run_feeds
@@ -122,3 +124,31 @@ def test_search_help_exists(project: Path) -> None:
     result = run_feeds("search", "--help", cwd=project)
     assert result.returncode == 0
     assert "every one of WORDS" in result.stdout
+
+
+def test_items_written_but_not_yet_indexed_are_found_changed_and_forgotten(
+    project: Path, store: Store
+) -> None:
+    # A source's items wait for the writer's next flush to be indexed; a
+    # search in between indexes them first. Changing or deleting a row that
+    # waits, or one already indexed, leaves no stale words behind.
+    assert run_feeds("ingest", cwd=project).returncode == 0
+    [seed] = store.search("Galatasaray", 5)
+    when = seed.published
+    fresh = [
+        replace(seed, id=f"remote-{n}", slug=f"remote-{n}", key=f"remote {n}", title=f"Zeppelin {word} lands")
+        for n, word in enumerate(["quokka", "narwhal"])
+    ]
+    state = SourceState(name="wire", url="http://127.0.0.1/w.xml", last_attempt=when, last_success=when)
+    store.write_source(state, [ItemWrite(item) for item in fresh])
+    assert sorted(i.id for i in store.search("zeppelin", 10)) == ["remote-0", "remote-1"]
+    store.write_source(state, [ItemWrite(replace(fresh[0], title="Zeppelin okapi lands"))])
+    assert [i.id for i in store.search("okapi", 10)] == ["remote-0"]
+    assert store.search("quokka", 10) == []
+    with store.transaction() as db:
+        db.execute("DELETE FROM origins WHERE item_id = ?", [seed.id])
+        db.execute("DELETE FROM items WHERE id IN (?, ?)", ["remote-1", seed.id])
+    assert store.search("narwhal", 10) == []
+    # The copies share the seed's body; only the one left is found by it.
+    assert [i.id for i in store.search("Galatasaray", 10)] == ["remote-0"]
+    assert [i.id for i in store.search("zeppelin", 10)] == ["remote-0"]

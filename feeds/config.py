@@ -91,6 +91,9 @@ class FetchConfig:
     max_bytes: int = 10 * 1024 * 1024
     max_backoff: float = 86400.0
     max_entries: int = 5000  # a feed's newest entries kept; the rest dropped with a warning
+    # A redirect from a public address may lead to a loopback/private one (off:
+    # a public feed must not be able to point us at the intranet).
+    allow_private_redirects: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +289,7 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
             "max_bytes": reader.positive_int,
             "max_backoff": reader.duration,
             "max_entries": reader.positive_int,
+            "allow_private_redirects": reader.boolean,
         },
     )
     cluster = reader.dataclass_table(

@@ -1,11 +1,12 @@
 """`feeds serve`: the daemon (scheduler and HTTP server in one process), and `--get`.
 
-Start-up ingests the seeds, refreshes due sources, builds every feed, then
-schedules the jobs and serves. SIGTERM or SIGINT stops it: no new job starts,
-in-flight requests finish, running jobs get a few seconds, and the store is
-closed only after the transaction in progress commits. A job still waiting
-on the network after that is abandoned: its writes are whole transactions,
-so the store stays consistent either way.
+Start-up ingests the seeds, builds every feed and serves, then refreshes
+the due sources (the port never waits for a fetch) and schedules the jobs.
+SIGTERM or SIGINT stops it: no new job starts, in-flight requests finish,
+running jobs get a few seconds, and the store is closed only after the
+transaction in progress commits. A job still waiting on the network after
+that is abandoned: its writes are whole transactions, so the store stays
+consistent either way.
 """
 
 from __future__ import annotations
@@ -187,11 +188,21 @@ class DaemonProcess:
             raise error if isinstance(error, FeedsError) else FeedsError(f"start-up failed: {error!r}")
 
     def boot(self) -> None:
-        """Ingest, refresh, build; then schedule the jobs and serve."""
+        """Ingest and build, serve; then refresh the due sources and schedule the jobs.
+
+        The port opens before any fetch: a remote server, however slow, never
+        keeps the feeds we already have from being served.
+        """
         try:
             if self.cluster is not None:
                 self.cluster.start()
-            self.daemon.start()
+            self.daemon.start(sources=False)
+            with self.starting:
+                if self.stop.is_set():
+                    return
+                if self.socket is not None:
+                    self.serve(self.socket)
+            self.daemon.refresh_due_sources()
             # What start-up built lives as long as the process: move it out of
             # the cyclic GC's reach, so collections triggered by per-request
             # garbage stop walking tens of thousands of long-lived objects.
@@ -204,8 +215,6 @@ class DaemonProcess:
                     self.scheduler.add(spec)
                 sources = self.daemon.schedule_sources()
                 self.scheduler.start()
-                if self.socket is not None:
-                    self.serve(self.socket)
             log.info("ready: %d jobs scheduled, %d sources", len(self.daemon.job_specs()), sources)
         except BaseException as e:
             self.error = e

@@ -222,6 +222,12 @@ class Daemon:
                     self.export_dir,
                 )
 
+    def refresh_due_sources(self) -> None:
+        """The start-up refresh, after the port opened: counted as a job, so a stop waits for it."""
+        with self._counted() as go:
+            if go and self.config.sources:
+                self.refresh_sources(None)
+
     def job_specs(self) -> list[JobSpec]:
         """The recurring jobs: the seeds rescan and the store watch. (Each source
         has a one-off trigger of its own, placed by ``schedule_sources``.)"""

@@ -30,6 +30,18 @@ thousand 304s is bound by exactly that; set up as below, ~0.3 ms:
   counts decoded bytes; bodies we discard (a 304, a redirect, an error page)
   are read undecoded, and at most ``_DRAIN_LIMIT`` of them.
 
+The deadline covers the whole exchange: every socket a fetch connects or
+reuses is watched from the start, so a server trickling its status line or
+headers a byte at a time is cut at the deadline as a trickled body is.
+
+Connections are made here too (``_GuardedConnection``): the host is resolved
+once, by the injected ``Resolver``, and the address connected to is the one
+checked, so DNS cannot answer one address to a check and another to the
+connect. A redirect from a public address may not lead to a loopback,
+private, link-local or unspecified one (``[fetch] allow_private_redirects``
+opts out); the URL an operator configured may be anywhere. Through a proxy
+the proxy resolves, and its own rules apply.
+
 Redirects are followed here, not by requests, so that we know which hops
 were permanent: only a chain of 301/308 from the start updates the stored
 URL; a 302/303/307 anywhere stops that. Retries are off: a failure is
@@ -41,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import ipaddress
 import itertools
 import os
 import socket
@@ -48,18 +61,20 @@ import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
 import requests.cookies
 import requests.utils
+import urllib3.connection
 import urllib3.exceptions
+import urllib3.poolmanager
 import urllib3.util.ssl_
 
 from feeds import __version__
@@ -111,6 +126,157 @@ class FetchResult:
     @property
     def last_modified(self) -> str | None:
         return self.headers.get("last-modified")
+
+
+class Resolver(Protocol):
+    """Host name -> addresses to connect to, as (family, address) pairs."""
+
+    def resolve(self, host: str, port: int) -> list[tuple[int, str]]: ...
+
+
+class SystemResolver:
+    """The system's resolver (getaddrinfo), as urllib3 would use it."""
+
+    def resolve(self, host: str, port: int) -> list[tuple[int, str]]:
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise FetchError(f"cannot resolve {host}: {e.strerror or e}") from e
+        return [(family, str(sockaddr[0])) for family, _, _, _, sockaddr in found]
+
+
+def is_internal_address(address: tuple[str, int]) -> bool:
+    """Whether a (host, port) address is not on the public internet: loopback,
+    private, link-local, unspecified, shared or reserved (IPv4-mapped IPv6 included)."""
+    ip = ipaddress.ip_address(address[0].partition("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+# (host, port) -> internal? The port is there so a test can call one local server public.
+AddressPolicy = Callable[[tuple[str, int]], bool]
+
+
+class ExchangeGuard:
+    """What one Fetcher's connections must respect during the fetch in hand:
+    the deadline (every socket is watched) and where a redirect may lead.
+
+    One per Fetcher, so per thread: the fetch in hand is this thread's.
+    """
+
+    def __init__(self, resolver: Resolver, is_internal: AddressPolicy, watchdog: Watchdog) -> None:
+        self.resolver = resolver
+        self.is_internal = is_internal
+        self.watchdog = watchdog
+        self.deadline = float("inf")
+        self.public_only = False  # this hop came by a redirect from a public address
+        self.peer_internal = True  # the address of the hop in hand
+        self._watches: list[list[Any]] = []
+
+    def begin(self, deadline: float) -> None:
+        self.deadline, self.public_only, self.peer_internal = deadline, False, True
+
+    def end(self) -> None:
+        for watch in self._watches:
+            self.watchdog.cancel(watch)
+        self._watches.clear()
+
+    def connect(self, host: str, port: int, timeout: float | None, options: Any) -> socket.socket:
+        """A socket to the first acceptable address ``host`` resolves to, watched."""
+        addresses = self.resolver.resolve(host.strip("[]"), port)
+        refused = None
+        for family, ip in addresses:
+            if not self._may_reach((ip, port)):
+                refused = ip
+                continue
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                for option in options or ():
+                    sock.setsockopt(*option)
+                sock.settimeout(timeout)
+                self.adopt(sock)
+                sock.connect((ip, port))
+                return sock
+            except OSError:
+                sock.close()
+                if ip == addresses[-1][1]:
+                    raise
+        if refused is not None:
+            raise FetchError(
+                f"refused a redirect from a public address to {host} ({refused}), an internal address"
+            )
+        raise OSError(f"no address for {host}")
+
+    def adopt(self, sock: socket.socket) -> None:
+        """Check a (kept or new) connection's peer and watch it until the deadline."""
+        try:
+            peer = sock.getpeername()
+        except OSError:
+            peer = None
+        if peer is not None and not self._may_reach(peer[:2]):
+            raise FetchError(f"refused a redirect from a public address to {peer[0]}, an internal address")
+        self.watch(sock)
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down if this fetch is still using it at the deadline."""
+        self._watches.append(self.watchdog.watch(self.deadline, sock))
+
+    def _may_reach(self, address: tuple[str, int]) -> bool:
+        internal = self.is_internal(address)
+        self.peer_internal = internal
+        return not (internal and self.public_only)
+
+
+class _GuardedConnection:
+    """Mixed into urllib3's connections: connect and reuse through the guard."""
+
+    guard: ExchangeGuard
+
+    def _new_conn(self) -> socket.socket:
+        if getattr(self, "proxy", None) is not None or getattr(self, "_tunnel_host", None):
+            sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+            self.guard.watch(sock)  # the proxy resolves and connects: only the deadline applies
+            return sock
+        conn: Any = self  # an urllib3 HTTPConnection: its attributes are typed there
+        try:
+            return self.guard.connect(conn._dns_host, conn.port, conn.timeout, conn.socket_options)
+        except TimeoutError as e:
+            raise urllib3.exceptions.ConnectTimeoutError(conn, f"connect to {conn.host} timed out") from e
+        except OSError as e:
+            raise urllib3.exceptions.NewConnectionError(conn, f"cannot connect: {e}") from e
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        sock = getattr(self, "sock", None)
+        if sock is not None:  # a kept connection: checked and watched as a new one would be
+            self.guard.adopt(sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _GuardedHTTPConnection(_GuardedConnection, urllib3.connection.HTTPConnection):
+    def __init__(self, *args: Any, guard: ExchangeGuard, **kwargs: Any) -> None:
+        self.guard = guard
+        super().__init__(*args, **kwargs)
+
+
+class _GuardedHTTPSConnection(_GuardedConnection, urllib3.connection.HTTPSConnection):
+    def __init__(self, *args: Any, guard: ExchangeGuard, **kwargs: Any) -> None:
+        self.guard = guard
+        super().__init__(*args, **kwargs)
+
+
+class _GuardedPoolManager(urllib3.poolmanager.PoolManager):
+    """Pools whose connections go through the guard."""
+
+    def __init__(self, *args: Any, guard: ExchangeGuard, **kwargs: Any) -> None:
+        self.guard = guard
+        super().__init__(*args, **kwargs)
+
+    def _new_pool(self, scheme: str, host: str, port: int, request_context: Any = None) -> Any:
+        pool = super()._new_pool(scheme, host, port, request_context)
+        pool.ConnectionCls = _GuardedHTTPSConnection if scheme == "https" else _GuardedHTTPConnection
+        pool.conn_kw["guard"] = self.guard
+        return pool
 
 
 class _FeedSession(requests.Session):
@@ -165,7 +331,8 @@ class TlsContexts:
 
 
 class _TLSAdapter(requests.adapters.HTTPAdapter):
-    """An adapter whose HTTPS pools share one loaded ``SSLContext``.
+    """An adapter whose connections go through the guard, and whose HTTPS
+    pools share one loaded ``SSLContext`` (None: the bundle could not be read).
 
     requests' ``cert_verify`` names the bundle on every pool it hands a
     request to, and urllib3 loads a named bundle into the context of each new
@@ -173,20 +340,27 @@ class _TLSAdapter(requests.adapters.HTTPAdapter):
     since the context already holds the same certificates.
     """
 
-    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
+    def __init__(self, context: ssl.SSLContext | None, guard: ExchangeGuard, **kwargs: Any) -> None:
         self.tls = context  # before HTTPAdapter.__init__, which makes the pool manager
+        self.guard = guard
         super().__init__(**kwargs)
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **kwargs: Any) -> None:
-        super().init_poolmanager(connections, maxsize, block, ssl_context=self.tls, **kwargs)
+        if self.tls is not None:
+            kwargs["ssl_context"] = self.tls
+        super().init_poolmanager(connections, maxsize, block, **kwargs)
+        self.poolmanager = _GuardedPoolManager(
+            num_pools=connections, maxsize=maxsize, block=block, guard=self.guard, **kwargs
+        )
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        proxy_kwargs.setdefault("ssl_context", self.tls)
+        if self.tls is not None:
+            proxy_kwargs.setdefault("ssl_context", self.tls)
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
     def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
         super().cert_verify(conn, url, verify, cert)
-        if verify and getattr(conn, "conn_kw", {}).get("ssl_context") is self.tls:
+        if verify and self.tls is not None and getattr(conn, "conn_kw", {}).get("ssl_context") is self.tls:
             conn.ca_certs = conn.ca_cert_dir = None
 
 
@@ -198,11 +372,18 @@ class Fetcher:
     """
 
     def __init__(
-        self, config: FetchConfig, *, tls: TlsContexts | None = None, watchdog: Watchdog | None = None
+        self,
+        config: FetchConfig,
+        *,
+        tls: TlsContexts | None = None,
+        watchdog: Watchdog | None = None,
+        resolver: Resolver | None = None,
+        is_internal: AddressPolicy = is_internal_address,
     ) -> None:
         self.config = config
         self.watchdog = watchdog or Watchdog()
         self._own_watchdog = watchdog is None
+        self.guard = ExchangeGuard(resolver or SystemResolver(), is_internal, self.watchdog)
         self.timeout = (config.timeout, config.timeout)  # connect, read
         self.session = _FeedSession()
         self.session.trust_env = False  # the environment is read here, once
@@ -214,13 +395,14 @@ class Fetcher:
         # then no origin has one; if so, each origin's are looked up once).
         ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         self.verify = ca_bundle or requests.utils.DEFAULT_CA_BUNDLE_PATH  # requests' own: certifi's
-        adapter: requests.adapters.HTTPAdapter
+        context: ssl.SSLContext | None
         try:
-            adapter = _TLSAdapter((tls or TlsContexts()).get(self.verify), pool_maxsize=1, max_retries=0)
+            context = (tls or TlsContexts()).get(self.verify)
         except (OSError, ssl.SSLError):
             # A bundle that cannot be read fails each HTTPS fetch, naming it,
             # as requests does; plain HTTP sources still work.
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=1, max_retries=0)
+            context = None
+        adapter = _TLSAdapter(context, self.guard, pool_maxsize=1, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.env_has_proxies = any(scheme != "no" for scheme in urllib.request.getproxies())
@@ -237,17 +419,29 @@ class Fetcher:
 
     def fetch(self, request: FetchRequest) -> FetchResult:
         """GET the feed; FetchError (GoneError, RetryLaterError) on any failure."""
+        deadline = time.monotonic() + self.config.deadline
+        self.guard.begin(deadline)
         try:
-            return self._follow(request, time.monotonic() + self.config.deadline)
+            result = self._follow(request, deadline)
+            if time.monotonic() >= deadline:
+                # Cut mid-headers, http.client takes the end of the stream for the
+                # end of the headers, and an empty body for the whole of it.
+                raise FetchError(f"took longer than {self.config.deadline:g}s", subject=request.name)
+            return result
         except FetchError as e:
             e.subject = e.subject or request.name
             raise
-        except (requests.Timeout, urllib3.exceptions.TimeoutError) as e:
-            raise FetchError(f"timed out: {_reason(e)}", subject=request.name) from e
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
-            raise FetchError(f"{type(e).__name__}: {_reason(e)}", subject=request.name) from e
-        except (OSError, ValueError) as e:  # socket errors surfacing outside requests, bad URLs
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+            if time.monotonic() >= deadline:  # the watchdog cut the connection
+                raise FetchError(f"took longer than {self.config.deadline:g}s", subject=request.name) from e
+            if isinstance(e, requests.Timeout | urllib3.exceptions.TimeoutError):
+                raise FetchError(f"timed out: {_reason(e)}", subject=request.name) from e
+            if isinstance(e, requests.RequestException | urllib3.exceptions.HTTPError):
+                raise FetchError(f"{type(e).__name__}: {_reason(e)}", subject=request.name) from e
+            # socket errors surfacing outside requests, bad URLs
             raise FetchError(f"{type(e).__name__}: {e}", subject=request.name) from e
+        finally:
+            self.guard.end()
 
     def _follow(self, request: FetchRequest, deadline: float) -> FetchResult:
         url, permanent, only_permanent = request.url, None, True
@@ -263,6 +457,10 @@ class Fetcher:
                     read = _drain(response)
                 if status in REDIRECTS and response.headers.get("location"):
                     url = urljoin(url, response.headers["location"])
+                    # The next hop came from this one's address: public, then public only.
+                    self.guard.public_only = self.guard.public_only or (
+                        not self.guard.peer_internal and not self.config.allow_private_redirects
+                    )
                     only_permanent = only_permanent and status in PERMANENT_REDIRECTS
                     permanent = url if only_permanent else permanent
                     continue
@@ -320,29 +518,21 @@ class Fetcher:
         if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > limit:
             raise FetchError(f"body of {declared} bytes is over the {limit}-byte limit", subject=name)
         # A server trickling bytes never trips the read timeout; the watchdog
-        # cuts the connection when the total deadline passes.
-        watch = self.watchdog.watch(deadline, response)
+        # cuts the connection (watched since it was made or reused) at the deadline.
         chunks: list[bytes] = []
         size = 0
-        try:
-            for chunk in response.raw.stream(_CHUNK, decode_content=True):
-                size += len(chunk)
-                if size > limit:
-                    raise FetchError(f"body is over the {limit}-byte limit", subject=name)
-                if time.monotonic() > deadline:
-                    raise FetchError(f"took longer than {self.config.deadline:g}s", subject=name)
-                chunks.append(chunk)
-        except urllib3.exceptions.HTTPError as e:
-            if time.monotonic() >= deadline:
-                raise FetchError(f"took longer than {self.config.deadline:g}s", subject=name) from e
-            raise
-        finally:
-            self.watchdog.cancel(watch)
+        for chunk in response.raw.stream(_CHUNK, decode_content=True):
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(f"body is over the {limit}-byte limit", subject=name)
+            if time.monotonic() > deadline:
+                raise FetchError(f"took longer than {self.config.deadline:g}s", subject=name)
+            chunks.append(chunk)
         return b"".join(chunks)
 
 
 class Watchdog:
-    """One thread that cuts the responses still being read at their deadline.
+    """One thread that cuts the connections of fetches still running at their deadline.
 
     A ``threading.Timer`` per body cost a thread start per fetch, a thousand
     in a refresh of a thousand feeds; here a watch is a heap entry. One per
@@ -350,20 +540,20 @@ class Watchdog:
     """
 
     def __init__(self) -> None:
-        self._watches: list[list[Any]] = []  # [deadline, sequence, response or None]
+        self._watches: list[list[Any]] = []  # [deadline, sequence, socket or None]
         self._sequence = itertools.count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
 
     def close(self) -> None:
-        """End the thread; responses still watched are no longer cut."""
+        """End the thread; sockets still watched are no longer cut."""
         with self._wake:
             self._closed = True
             self._wake.notify()
 
-    def watch(self, deadline: float, response: requests.Response) -> list[Any]:
-        entry = [deadline, next(self._sequence), response]
+    def watch(self, deadline: float, sock: socket.socket) -> list[Any]:
+        entry = [deadline, next(self._sequence), sock]
         with self._wake:
             heapq.heappush(self._watches, entry)
             if self._thread is None:
@@ -383,9 +573,12 @@ class Watchdog:
                     self._wake.wait(self._watches[0][0] - time.monotonic() if self._watches else None)
                 if self._closed:
                     return
-                response = heapq.heappop(self._watches)[2]
-            if response is not None:
-                _cut(response)
+                sock = heapq.heappop(self._watches)[2]
+            if sock is not None:
+                # shutdown, not close: the fetch thread still owns the descriptor,
+                # and its blocked recv returns at once.
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
 
 class HttpRetriever:
@@ -448,21 +641,6 @@ def _check_status(response: requests.Response, name: str) -> None:
         )
     if not 200 <= status < 300:
         raise FetchError(f"HTTP {status} {response.reason or ''}".strip(), subject=name, status=status)
-
-
-def _cut(response: requests.Response) -> None:
-    """Shut the socket under a response being read in another thread."""
-    # Private attributes, looked up defensively: urllib3 keeps the connection
-    # while it may be reused; http.client drops it for a response that will
-    # close, and then only the response's socket reader holds the socket.
-    raw = response.raw
-    sock = getattr(getattr(raw, "_connection", None), "sock", None)
-    if sock is None:
-        reader = getattr(getattr(raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(reader, "raw", None), "_sock", None)
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _reason(error: Exception) -> str:

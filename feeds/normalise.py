@@ -141,9 +141,6 @@ def item_slug(title: str, key: str) -> str:
 # -- remote feed entries ----------------------------------------------------
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# An absolute IRI: what an Atom id must be. Guids that are not are scoped by
-# source into a tag: URI, since "1" from two feeds are two stories.
-_ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x20\x7f-\x9f<>\"{}|\\^`]+$")
 _MAX_ID = 1000
 # A feed dated ahead would pin its entries to the top of every feed: beyond
 # clock skew, a date ahead of the fetch is a wrong time zone or a scheduled
@@ -252,11 +249,42 @@ def remote_entry_key(guid: str | None, link: str | None, title: str, date: str |
 
 
 def remote_item_id(authority: str, source_name: str, entry_key: str) -> str:
-    """The stored id of a remote entry: its own key when that is an absolute IRI
-    (so Atom readers keep it), else a tag: URI scoped by the source."""
-    if _ABSOLUTE_IRI.match(entry_key) and not entry_key.startswith("title-date:"):
+    """The stored id of a remote entry: its own key when that is a valid URI
+    for an Atom id (so Atom readers keep it), else a tag: URI scoped by the source."""
+    if valid_atom_id(entry_key):
         return entry_key
     return f"tag:{authority}:source/{slugify(source_name)}/{key_digest(entry_key)}"
+
+
+# RFC 3986 characters of an absolute URI (no brackets: an id needs no IP literal).
+_URI_ID = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]+$")
+# RFC 8141: a namespace id of 2 to 32 characters, then a non-empty specific string.
+_URN = re.compile(
+    r"^urn:[A-Za-z0-9][A-Za-z0-9-]{1,31}:(?:[A-Za-z0-9()+,.:=@;$_!*'-]|%[0-9A-Fa-f]{2})+$", re.I
+)
+_UUID_URN = re.compile(r"^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+# RFC 4151: tag:authority,date:specific
+_TAG_URI = re.compile(
+    r"^tag:(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+,\d{4}(?:-\d{2}(?:-\d{2})?)?:"
+    r"[A-Za-z0-9;/?:@&=+$._!~*'()%,-]*(?:#[A-Za-z0-9;/?:@&=+$._!~*'()%,-]*)?$"
+)
+
+
+def valid_atom_id(key: str) -> bool:
+    """Whether ``key`` can be an Atom id as it is: an absolute URI, with a URN,
+    a UUID URN and a tag: URI also well formed by their own RFCs, and
+    http(s) with a host. Anything else (``urn:uuid:`` with no UUID, ``urn:x:1``,
+    a bare "1234") would make our feeds invalid."""
+    if key.startswith("title-date:") or not _URI_ID.match(key) or _STRAY_PERCENT.search(key):
+        return False
+    scheme = key.partition(":")[0].lower()
+    if scheme == "urn":
+        return bool(_UUID_URN.match(key) if key[4:9].lower() == "uuid:" else _URN.match(key))
+    if scheme == "tag":
+        return bool(_TAG_URI.match(key))
+    if scheme in ("http", "https"):
+        return bool(re.match(r"^https?://[^/]", key, re.I))
+    return True
 
 
 def remote_item_slug(title: str, item_id: str) -> str:

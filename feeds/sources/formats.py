@@ -18,9 +18,10 @@ import codecs
 import contextlib
 import io
 import json
+import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -40,6 +41,8 @@ from feeds.sources.media import (
     rss_channel_authors,
     rss_extras,
 )
+
+log = logging.getLogger(__name__)
 
 # Headers that tell feedparser how to read the bytes; the rest are noise to it.
 _PARSER_HEADERS = ("content-type", "content-location", "content-language")
@@ -124,8 +127,8 @@ def parse_with_feedparser(body: bytes, headers: Mapping[str, str], base: str | N
         )
     except Exception as e:  # feedparser must never take a refresh down
         raise ParseError(f"feedparser failed: {type(e).__name__}: {e}") from e
-    entries = tuple(_raw_entry(e) for e in result.get("entries", []))
-    warning = _bozo_message(result) if result.get("bozo") else None
+    entries, broken = each_entry(result.get("entries", []), _raw_entry)
+    warning = _joined(_bozo_message(result) if result.get("bozo") else None, broken)
     if not entries and (warning or not result.get("version")):
         raise ParseError(f"no usable feed: {warning or 'not RSS, Atom or JSON Feed'}")
     feed = result.get("feed", {})
@@ -138,6 +141,26 @@ def parse_with_feedparser(body: bytes, headers: Mapping[str, str], base: str | N
         warning=warning,
         authors=feedparser_authors(feed),
     )
+
+
+def each_entry(items: Iterable[Any], convert: Callable[[Any], RawEntry]) -> tuple[tuple[RawEntry, ...], int]:
+    """Every item converted, and how many could not be: a bad entry costs itself, never its feed."""
+    kept: list[RawEntry] = []
+    broken = 0
+    for item in items:
+        try:
+            kept.append(convert(item))
+        except Exception:  # whatever one hostile entry holds, its siblings are read
+            log.debug("an entry could not be read", exc_info=True)
+            broken += 1
+    return tuple(kept), broken
+
+
+def _joined(warning: str | None, broken: int) -> str | None:
+    if not broken:
+        return warning
+    dropped = f"{broken} {'entry' if broken == 1 else 'entries'} could not be read and were dropped"
+    return f"{warning}; {dropped}" if warning else dropped
 
 
 def _parser_headers(headers: Mapping[str, str], base: str | None) -> dict[str, str]:
@@ -280,8 +303,8 @@ def parse_plain_rss(body: bytes, content_type: str, base: str | None) -> ParsedF
             return None
         utf8 = codecs.lookup(root.getroottree().docinfo.encoding or "utf-8").name == "utf-8"
         entries = tuple(_plain_entry(item, base, utf8) for item in channel.iterfind("item"))
-    except (etree.XMLSyntaxError, ValueError, LookupError, _NotPlainError):
-        return None
+    except (etree.XMLSyntaxError, ValueError, LookupError, OverflowError, RecursionError, _NotPlainError):
+        return None  # feedparser judges it
     return ParsedFeed(
         version="rss20",
         authors=tuple(a for a in (_repaired(a, utf8) for a in rss_channel_authors(channel)) if a),
@@ -393,10 +416,10 @@ def _plain_date(text: str | None) -> datetime | None:
         return None
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # year 99999999999: not a date
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise _NotPlainError from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -432,9 +455,10 @@ def parse_json_feed(body: bytes, base: str | None = None) -> ParsedFeed:
     raw_items = data.get("items")
     if not isinstance(raw_items, list):
         raise ParseError("JSON Feed without an items list")
-    entries = tuple(_json_entry(item, base) for item in raw_items if isinstance(item, dict))
-    skipped = len(raw_items) - len(entries)
-    warning = f"{skipped} items were not objects" if skipped else None
+    objects = [item for item in raw_items if isinstance(item, dict)]
+    entries, broken = each_entry(objects, lambda item: _json_entry(item, base))
+    skipped = len(raw_items) - len(objects)
+    warning = _joined(f"{skipped} items were not objects" if skipped else None, broken)
     if not entries and skipped:
         raise ParseError(f"no usable feed: {warning}")
     version = "json11" if str(data["version"]).endswith("1.1") else "json10"

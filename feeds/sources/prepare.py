@@ -54,6 +54,9 @@ if TYPE_CHECKING:  # the parser processes load this module; they need no store
     from store.sources import RemoteMatches
 
 log = logging.getLogger(__name__)
+# Longer links are no links: browsers, proxies and sitemaps stop near 2,000
+# characters, and a 1 MB <link> would be copied into every feed we publish.
+MAX_LINK = 2048
 
 
 def _words(text: str) -> str:
@@ -175,9 +178,12 @@ def _prepare(
         if parsed is None:
             return None
         entries: dict[str, RemoteEntry] = {}
-        empty = 0
+        empty = long_links = 0
         kept = newest_entries(parsed.entries, job.max_entries)
         for raw in kept:
+            if raw.link is not None and len(raw.link) > MAX_LINK:
+                raw = replace(raw, link=None)
+                long_links += 1
             entry = clean_entry(raw, job.source, job.authority, job.url, job.filing, parsed.authors)
             if entry is None:
                 empty += 1
@@ -191,7 +197,12 @@ def _prepare(
             if capped
             else None
         )
-        warnings = [w for w in (parsed.warning, _dropped_warning(empty), cap_warning) if w]
+        long_warning = (
+            f"{long_links} {'link' if long_links == 1 else 'links'} over {MAX_LINK} characters dropped"
+            if long_links
+            else None
+        )
+        warnings = [w for w in (parsed.warning, _dropped_warning(empty), cap_warning, long_warning) if w]
         return RemoteFeed(
             version=parsed.version,
             title=plain_text(parsed.title, MAX_TITLE),
@@ -244,6 +255,8 @@ def clean_entry(
     An entry that names no author is the feed's (``feed_authors``)."""
     base = raw.base or feed_url
     link = web_link(raw.link, base)
+    if link is not None and len(link) > MAX_LINK:  # grew past the limit when made absolute
+        link = None
     content = safe_html(raw.content, base)
     summary = plain_text(raw.summary)
     title = plain_text(raw.title, MAX_TITLE) or plain_text(raw.summary or raw.content, 80) or link

@@ -204,7 +204,12 @@ def main() -> None:
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not corrupt replies
     jobs = sys.stdin.buffer
-    _write_frame(replies, b"")
-    while (data := _read_frame(jobs)) is not None:
-        job = pickle.loads(data)  # noqa: S301 - from our own parent
-        _write_frame(replies, pickle.dumps(prepare_feed(job), pickle.HIGHEST_PROTOCOL))
+    try:
+        _write_frame(replies, b"")
+        while (data := _read_frame(jobs)) is not None:
+            job = pickle.loads(data)  # noqa: S301 - from our own parent
+            _write_frame(replies, pickle.dumps(prepare_feed(job), pickle.HIGHEST_PROTOCOL))
+    except (BrokenPipeError, ConnectionResetError, EOFError, pickle.UnpicklingError):
+        # The parent went away (killed mid-run): nobody is left to answer, or
+        # to read a traceback. Leave without flushing into the broken pipe.
+        os._exit(0)

@@ -33,6 +33,7 @@ def run_ingest(
         authority=config.site.authority,
         section_for_label=config.section_for_label,
         now=clock(),
+        max_bytes=config.seeds.max_bytes,
     )
 
 

@@ -63,6 +63,7 @@ class StoreConfig:
 class SeedsConfig:
     dir: Path = Path("seeds")
     interval: float = 900.0
+    max_bytes: int = 20 * 1024 * 1024  # a bigger seed file is refused by name
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +254,7 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
         {
             "dir": reader.path,
             "interval": reader.duration,
+            "max_bytes": reader.positive_int,
         },
     )
     output = reader.dataclass_table(

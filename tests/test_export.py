@@ -42,9 +42,9 @@ def test_paths_cannot_leave_the_tree(tmp_path: Path, bad: str) -> None:
         write_if_changed(tmp_path / "out", bad, b"x")
 
 
-def test_an_unwritable_folder_names_the_file(tmp_path: Path) -> None:
+def test_a_file_where_a_folder_should_be_is_named(tmp_path: Path) -> None:
     (tmp_path / "feeds").write_text("a file where a folder should be")
-    with pytest.raises(ExportError, match=r"all\.rss"):
+    with pytest.raises(ExportError, match=r"/feeds: is a file, where a folder is needed$"):
         write_if_changed(tmp_path, "feeds/all.rss", b"x")
 
 

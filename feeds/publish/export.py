@@ -58,8 +58,19 @@ def write_if_changed(root: Path, rel: str, data: bytes) -> bool:
             _atomic_write(target, data)
         _write_gzip_beside(target, data, changed=not unchanged)
     except OSError as e:
+        blocker = _file_in_the_way(root, target)
+        if blocker is not None:  # mkdir says "File exists" of the file it wanted to create
+            raise ExportError("is a file, where a folder is needed", subject=str(blocker)) from e
         raise ExportError(f"cannot write: {e.strerror or e}", subject=str(target)) from e
     return not unchanged
+
+
+def _file_in_the_way(root: Path, target: Path) -> Path | None:
+    """The first folder on the way from ``root`` to ``target`` that is something else."""
+    for folder in reversed(target.parents):
+        if folder.is_relative_to(root) and folder.exists() and not folder.is_dir():
+            return folder
+    return None
 
 
 def gzip_bytes(data: bytes) -> bytes:

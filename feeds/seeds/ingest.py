@@ -11,6 +11,7 @@ Merging decisions (``merge_with_stored``) are pure and take ``now``.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -68,12 +69,26 @@ def list_seed_files(seeds_dir: Path) -> list[Path]:
         raise ConfigError(f"seeds.dir: cannot list: {e.strerror or e}", subject=str(seeds_dir)) from e
 
 
-def read_seed_file(path: Path) -> tuple[bytes, str]:
-    """The bytes of a seed file and their SHA-256; SeedError names the file."""
+DEFAULT_MAX_SEED_BYTES = 20 * 1024 * 1024
+
+
+def read_seed_file(path: Path, max_bytes: int = DEFAULT_MAX_SEED_BYTES) -> tuple[bytes, str]:
+    """The bytes of a seed file and their SHA-256; SeedError names the file.
+
+    A file over ``max_bytes`` is refused before it is read: parsing costs
+    several times a file's size in memory (200 MB needed over 1 GB).
+    """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = b"" if size > max_bytes else handle.read(max_bytes + 1)
     except OSError as e:
         raise SeedError(f"cannot read: {e.strerror or e}", subject=str(path)) from e
+    if size > max_bytes or len(data) > max_bytes:  # a file still growing is caught by the read
+        raise SeedError(
+            f"{max(size, len(data))} bytes is over the {max_bytes}-byte limit ([seeds] max_bytes)",
+            subject=str(path),
+        )
     return data, hashlib.sha256(data).hexdigest()
 
 
@@ -85,6 +100,7 @@ def ingest_seeds(
     section_for_label: SectionMapper,
     now: datetime,
     force: bool = False,
+    max_bytes: int = DEFAULT_MAX_SEED_BYTES,
 ) -> IngestReport:
     """Parse changed seed files and store their items; one bad file is reported, not fatal."""
     known = {} if force else store.seed_file_hashes()
@@ -92,7 +108,7 @@ def ingest_seeds(
     parsed: list[_Parsed] = []
     for path in paths:
         try:
-            data, digest = read_seed_file(path)
+            data, digest = read_seed_file(path, max_bytes)
             if known.get(path.name) == digest:
                 results.append(SeedFileResult(path.name, "unchanged"))
                 continue

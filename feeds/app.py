@@ -16,10 +16,21 @@ from feeds.publish.export import ExportResult, export_files
 from feeds.publish.tree import Publisher
 from feeds.seeds.ingest import IngestReport, ingest_seeds, list_seed_files
 from store import Store
+from store.db import is_read_only
 
 
-def open_store(config: Config) -> Store:
-    return Store(config.store.path)
+def open_store(config: Config, *, read_only: bool = False) -> Store:
+    """The configured store; ``read_only`` (commands that only read) opens an
+    existing store without writing to it, so a read-only disk or file works."""
+    path = config.store.path
+    if read_only and path.exists():
+        return Store(path, read_only=True)
+    return Store(path)
+
+
+def store_is_read_only(config: Config) -> bool:
+    """Whether the configured store exists and cannot be written."""
+    return config.store.path.exists() and is_read_only(config.store.path)
 
 
 def run_ingest(

@@ -8,6 +8,7 @@ state, never half a batch.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -83,6 +84,19 @@ def _while_busy(step: Callable[[], object]) -> None:
         pause = min(pause * 2, 0.2)
 
 
+def is_read_only(path: Path) -> bool:
+    """Whether the store at ``path`` (or the folder it would be made in) cannot be
+    written: a read-only file system, or no write permission."""
+    existing = path if path.exists() else next((p for p in path.parents if p.exists()), path)
+    try:
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    folder = existing if existing.is_dir() else existing.parent
+    return not os.access(folder, os.W_OK) or (existing.is_file() and not os.access(existing, os.W_OK))
+
+
 class ItemVersion(NamedTuple):
     """What a permalink page depends on, read without loading the item."""
 
@@ -97,12 +111,18 @@ class Store(SourcesMixin, SearchMixin, EpisodesMixin, ArchiveMixin, ChangesMixin
     (remote source state and lookups: ``store.sources``; search: ``store.search``;
     archive numbering: ``store.archive``)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        """Open (creating and migrating) the store; ``read_only`` opens an
+        existing one for reading only, as it is, which works on a read-only
+        disk or file and never writes."""
         self.path = Path(path)
         self._lock = threading.RLock()
         # Set once SQLite reports the file corrupt: a damaged file does not heal
         # while open, so health keeps saying so even when a cheap query works.
         self.damage: str | None = None
+        if read_only:
+            self._open_read_only()
+            return
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +144,40 @@ class Store(SourcesMixin, SearchMixin, EpisodesMixin, ArchiveMixin, ChangesMixin
                 self.db.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
             _while_busy(lambda: _migrate(self.db))
         except (sqlite3.Error, OSError) as e:
+            if is_read_only(self.path):
+                raise StoreError(
+                    "cannot open the store for writing: it is read-only (only `feeds status`"
+                    " and `feeds serve --get` can use it)",
+                    subject=str(path),
+                ) from e
             raise StoreError(f"cannot open the store: {e}", subject=str(path)) from e
+
+    def _open_read_only(self) -> None:
+        try:
+            self.db = Database(self._reading_connection("mode=ro"))
+        except sqlite3.Error as e:
+            if not is_read_only(self.path):
+                raise StoreError(f"cannot open the store for reading: {e}", subject=str(self.path)) from e
+            # A WAL store with no -shm file cannot be opened mode=ro where the
+            # -shm cannot be made. Nothing can write it either, so SQLite may
+            # read it as immutable: no locks, no shared memory.
+            try:
+                self.db = Database(self._reading_connection("immutable=1"))
+            except sqlite3.Error as again:
+                raise StoreError(
+                    f"cannot open the store for reading: it is read-only and {again}", subject=str(self.path)
+                ) from again
+
+    def _reading_connection(self, mode: str) -> sqlite3.Connection:
+        uri = f"{self.path.resolve().as_uri()}?{mode}"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=_BUSY_SECONDS)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
 
     def close(self) -> None:
         with self._lock:

@@ -1,9 +1,17 @@
 """The store, the disk and the seeds against a clumsy operator, through the CLI:
-seed files over the size cap, a file where the output needs a folder."""
+a read-only store, seed files over the size cap, a file where the output
+needs a folder. A read-only disk is a real tmpfs (as root; skipped elsewhere)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from tests.cliutil import run_feeds
 from tests.conftest import PUBLIC_SEED
@@ -33,3 +41,38 @@ def test_a_file_where_the_output_needs_a_folder_is_named(project: Path) -> None:
         result.stderr.strip().splitlines()[-1]
         == f"feeds: error: {out / 'feeds'}: is a file, where a folder is needed"
     )
+
+
+@contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``folder`` (root only; skips elsewhere)."""
+    folder.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small disk needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_read_only_store_can_still_be_read(project: Path) -> None:
+    with small_disk(project / "disk", "8m") as disk:
+        config = project / "config.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace('"data/feeds.db"', f'"{disk}/feeds.db"'))
+        assert run_feeds("ingest", cwd=project).returncode == 0
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        status = run_feeds("status", cwd=project)
+        assert status.returncode == 0, status.stderr
+        assert "items: 14" in status.stdout
+        page = run_feeds("serve", "--get", "/feeds/all.atom", cwd=project)
+        assert page.returncode == 0, page.stderr
+        assert page.stdout.startswith("200 OK\n") and page.stdout.count("<entry>") == 14
+        write = run_feeds("ingest", cwd=project)
+        assert write.returncode != 0
+        assert "read-only" in write.stderr and "Traceback" not in write.stderr
+        assert len(write.stderr.strip().splitlines()) == 1

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from feeds.app import open_store
+from feeds.app import open_store, store_is_read_only
 from feeds.cli.common import fail, get_config
 from feeds.clock import system_clock
 from feeds.config import Config
@@ -100,7 +100,10 @@ def serve(
 
 
 def get_once(config: Config, path: str, headers: tuple[str, ...]) -> int:
-    """Ingest the seeds, build, answer one request and print it; fetches nothing."""
+    """Ingest the seeds, build, answer one request and print it; fetches nothing.
+
+    A read-only store is read as it is: nothing is ingested.
+    """
     if logging.getLogger().level > logging.DEBUG:
         log.setLevel(logging.WARNING)  # a script wants the answer, not the start-up log
     request_headers = []
@@ -109,9 +112,10 @@ def get_once(config: Config, path: str, headers: tuple[str, ...]) -> int:
         if not sep or not name.strip():
             raise click.BadParameter(f"expected 'NAME: VALUE', got {header!r}", param_hint="--header")
         request_headers.append((name.strip(), value.strip()))
-    with open_store(config) as store:
+    read_only = store_is_read_only(config)  # then serve what is stored, ingesting nothing
+    with open_store(config, read_only=read_only) as store:
         daemon = Daemon(store, config, system_clock)
-        daemon.start(sources=False)
+        daemon.start(sources=False, seeds=not read_only)
         app = create_app(daemon.site, daemon.health, mount=mount_of(config.site.base_url))
         reply = call_app(app, path if path.startswith("/") else "/" + path, headers=request_headers)
     sys.stdout.flush()

@@ -142,7 +142,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     config = get_config(ctx)
     try:
-        with open_store(config) as store:
+        with open_store(config, read_only=True) as store:
             data = status_data(store, config)
     except FeedsError as e:
         fail(e)

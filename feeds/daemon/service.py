@@ -198,10 +198,11 @@ class Daemon:
 
     # -- start-up -------------------------------------------------------------
 
-    def start(self, *, sources: bool = True) -> None:
+    def start(self, *, sources: bool = True, seeds: bool = True) -> None:
         """Ingest seeds, refresh due sources, build everything, write the export."""
         with self._counted():
-            self.scan_seeds(publish=False)
+            if seeds:
+                self.scan_seeds(publish=False)
             if sources and self.config.sources:
                 self.refresh_sources(None, publish=False)
             started = time.monotonic()

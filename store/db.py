@@ -84,6 +84,25 @@ def _while_busy(step: Callable[[], object]) -> None:
         pause = min(pause * 2, 0.2)
 
 
+# SQLite's codes for a store that cannot be written at all (full, read-only,
+# I/O error, gone, damaged): no write of any source can succeed after one.
+_UNWRITABLE = (
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_CORRUPT,
+    sqlite3.SQLITE_NOTADB,
+)
+
+
+def store_unwritable(error: BaseException) -> bool:
+    """Whether a StoreError means the store cannot be written at all (a full or
+    read-only disk), rather than that one write failed."""
+    cause = error.__cause__
+    return isinstance(cause, sqlite3.Error) and getattr(cause, "sqlite_errorcode", 0) & 0xFF in _UNWRITABLE
+
+
 def is_read_only(path: Path) -> bool:
     """Whether the store at ``path`` (or the folder it would be made in) cannot be
     written: a read-only file system, or no write permission."""

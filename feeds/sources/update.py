@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 from feeds.clock import Clock
 from feeds.config import Config, FetchConfig
-from feeds.errors import FeedsError
+from feeds.errors import FeedsError, StoreError
 from feeds.sources.fetch import HttpRetriever
 from feeds.sources.prepare import (
     ParseFailure,
@@ -63,6 +63,7 @@ from feeds.sources.step import (
 from feeds.sources.workers import ParserPool
 from feeds.sources.writer import SourceWriter
 from store import Store
+from store.db import store_unwritable
 
 log = logging.getLogger(__name__)
 
@@ -335,6 +336,8 @@ class _Run:
             prepared = conclude(done.task, done.retrieval, done.parsed, self.clock())
             applied = self.writer.apply(prepared, batch=True)
         except Exception as e:  # one source's failure is its result
+            if isinstance(e, StoreError) and store_unwritable(e):
+                raise  # a full or read-only store fails the run, not each source in turn
             if not isinstance(e, FeedsError):
                 log.exception("%s: refresh failed", name)
             message = str(e) if isinstance(e, FeedsError) else f"internal error: {type(e).__name__}: {e}"

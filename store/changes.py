@@ -41,6 +41,8 @@ class Changes:
 
 
 class _Store(Protocol):
+    read_only: bool
+
     def _guard(self, doing: str) -> AbstractContextManager[Database]: ...
     def transaction(self, doing: str = "write") -> AbstractContextManager[Database]: ...
 
@@ -87,7 +89,7 @@ class ChangesMixin:
         return {r[0]: (r[1], parse_time(r[2])) for r in rows}
 
     def save_published_dates(self: _Store, dates: Mapping[str, tuple[str, datetime]]) -> None:
-        if not dates:
+        if not dates or self.read_only:  # a read-only store is served as it is: dates not kept
             return
         rows = [{"path": p, "digest": d, "modified": format_time(m)} for p, (d, m) in dates.items()]
         with self.transaction("recording published dates") as db:
@@ -95,7 +97,7 @@ class ChangesMixin:
 
     def forget_published(self: _Store, paths: Iterable[str]) -> None:
         wanted = list(paths)
-        if not wanted:
+        if not wanted or self.read_only:
             return
         with self.transaction("forgetting published files") as db:
             db.conn.executemany("DELETE FROM published WHERE path = ?", [(p,) for p in wanted])

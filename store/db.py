@@ -135,6 +135,7 @@ class Store(SourcesMixin, SearchMixin, EpisodesMixin, ArchiveMixin, ChangesMixin
         existing one for reading only, as it is, which works on a read-only
         disk or file and never writes."""
         self.path = Path(path)
+        self.read_only = read_only
         self._lock = threading.RLock()
         # Set once SQLite reports the file corrupt: a damaged file does not heal
         # while open, so health keeps saying so even when a cheap query works.

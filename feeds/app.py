@@ -7,7 +7,7 @@ returns a report record and never prints.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from feeds.clock import Clock
@@ -38,7 +38,7 @@ def run_ingest(
 ) -> IngestReport:
     """Ingest the given seed files, or every seed file of the seeds dir."""
     files = list(paths) if paths else list_seed_files(config.seeds.dir)
-    return ingest_seeds(
+    report = ingest_seeds(
         store,
         files,
         authority=config.site.authority,
@@ -46,6 +46,13 @@ def run_ingest(
         now=clock(),
         max_bytes=config.seeds.max_bytes,
     )
+    removed = apply_retention(store, config, clock)
+    return replace(report, changed_sections=report.changed_sections | removed)
+
+
+def apply_retention(store: Store, config: Config, clock: Clock) -> frozenset[str]:
+    """``[store] keep`` and ``keep_tombstones``; the feeds that lost items."""
+    return store.apply_retention(clock(), config.store.keep, config.store.keep_tombstones).affected
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,8 @@ class SiteConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     path: Path = Path("data/feeds.db")
+    keep: float | None = None  # seconds; items older than this are deleted (None: kept forever)
+    keep_tombstones: float = 30 * 86400.0  # how long a deleted item's tombstone is published
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,12 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "config") -> Config:
             "author": reader.text,
         },
     )
-    store = reader.dataclass_table(data, "store", StoreConfig, {"path": reader.path})
+    store = reader.dataclass_table(
+        data,
+        "store",
+        StoreConfig,
+        {"path": reader.path, "keep": reader.duration, "keep_tombstones": reader.duration},
+    )
     seeds = reader.dataclass_table(
         data,
         "seeds",

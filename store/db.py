@@ -24,6 +24,7 @@ from feeds.model import Item, ItemWrite, Origin, SectionInfo, SeedFile
 from store.archive import ArchiveMixin
 from store.changes import ChangesMixin
 from store.episodes import EpisodesMixin
+from store.retention import RetentionMixin
 from store.rows import format_time, parse_time, row_to_item, row_to_origin
 from store.schema import migrations
 from store.search import SearchMixin, index_pending
@@ -125,10 +126,10 @@ class ItemVersion(NamedTuple):
     has_link: bool  # items with a link of their own get no page
 
 
-class Store(SourcesMixin, SearchMixin, EpisodesMixin, ArchiveMixin, ChangesMixin):
+class Store(SourcesMixin, SearchMixin, EpisodesMixin, ArchiveMixin, ChangesMixin, RetentionMixin):
     """Items, their provenance and ingest bookkeeping in one SQLite file
     (remote source state and lookups: ``store.sources``; search: ``store.search``;
-    archive numbering: ``store.archive``)."""
+    archive numbering: ``store.archive``; retention: ``store.retention``)."""
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         """Open (creating and migrating) the store; ``read_only`` opens an

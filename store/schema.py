@@ -322,3 +322,22 @@ def _search_pending(db: Database) -> None:
         END
         """
     )
+
+
+@migrations(name="0010_retention")
+def _retention(db: Database) -> None:
+    # [store] keep deletes old items, except those their source's feed still
+    # carries: source_documents holds the entry keys of each source's last
+    # fetched document (replaced on every fetch that parsed one; a 304 keeps
+    # it). Each deleted item leaves a tombstone, kept for keep_tombstones, so
+    # the Atom feeds it was in can say it is gone (RFC 6721). `feeds` is a
+    # JSON list: "all" and the item's section.
+    db.execute(
+        "CREATE TABLE source_documents"
+        " (source TEXT NOT NULL, entry_id TEXT NOT NULL, PRIMARY KEY (source, entry_id))"
+    )
+    db.execute(
+        "CREATE TABLE tombstones (item_id TEXT PRIMARY KEY, slug TEXT NOT NULL,"
+        " feeds TEXT NOT NULL, published TEXT NOT NULL, deleted TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_tombstones_deleted ON tombstones (deleted)")

@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from feeds.model import Item, ItemWrite, SourceState
 from store.episodes import record_episodes
+from store.retention import record_document
 from store.rows import format_time, parse_time
 from store.writes import updates_of, upsert, write_items
 
@@ -127,10 +128,16 @@ class SourcesMixin:
             with self.transaction("saving source states") as db:
                 upsert_states(db, states)
 
-    def write_source(self: _Store, state: SourceState, writes: Sequence[ItemWrite]) -> None:
-        """One source's refresh, atomically: its items, their origins and its state."""
+    def write_source(
+        self: _Store, state: SourceState, writes: Sequence[ItemWrite], carried: Sequence[str] | None = None
+    ) -> None:
+        """One source's refresh, atomically: its items, their origins and its
+        state; ``carried``, the entry keys of the document fetched, replaces
+        what retention keeps for this source (None: unchanged)."""
         with self.transaction(f"writing source {state.name}") as db:
             write_items(db, writes)
+            if carried is not None:
+                record_document(db, state.name, carried)
             upsert_states(db, [state])
 
     def source_entries(self: _Store, source: str) -> dict[str, StoredEntry]:

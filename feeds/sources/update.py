@@ -196,6 +196,9 @@ class Updater:
                     results[result.name] = result
                     changed |= sections
                     report(result)
+        # [store] keep: what this refresh dropped from its sources' documents
+        # may now be old enough to go.
+        changed |= store.apply_retention(clock(), config.store.keep, config.store.keep_tombstones).affected
         configured = {s.name: None for s in config.sources}  # ordered, and a set for `in`
         order = [*configured, *(n for n in results if n not in configured)]
         return RefreshReport(tuple(results[n] for n in order if n in results), frozenset(changed))

@@ -82,5 +82,5 @@ class SourceWriter:
             target = SourceTarget(prepared.name, state.current_url or state.url, state.title)
             plan = plan_source_writes(target, fresh, matches, now)
             writes, changed, sections = plan.writes, plan.items_changed, plan.affected
-        self.store.write_source(state, writes)
+        self.store.write_source(state, writes, [e.key for e in prepared.entries])
         return Applied("updated" if changed else "unchanged", changed, sections)

@@ -66,33 +66,15 @@ class RetentionMixin:
         (none when ``keep`` is None) that no source's current document
         carries, each leaving a tombstone; purge tombstones deleted more than
         ``keep_tombstones`` seconds ago. One transaction."""
-        stamp = format_time(now)
         with self.transaction("applying retention") as db:
             expired = []
             if keep is not None:
                 expired = db.execute(_EXPIRED, [format_time(now - timedelta(seconds=keep))]).fetchall()
             affected: set[str] = set()
             for start in range(0, len(expired), _CHUNK):
-                chunk = expired[start : start + _CHUNK]
-                ids = [row[0] for row in chunk]
-                marks = ",".join("?" * len(ids))
-                rows = []
-                for item_id, slug, section, published in chunk:
-                    feeds = [ALL_FEED, *([section] if section else [])]
-                    affected.update(feeds)
-                    rows.append((item_id, slug, json.dumps(feeds), published, stamp))
-                db.conn.executemany(
-                    "INSERT OR REPLACE INTO tombstones (item_id, slug, feeds, published, deleted)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-                # Origins first (foreign key); the items' delete triggers keep
-                # the search index, archive numbering and change log in step.
-                db.execute(f"DELETE FROM origins WHERE item_id IN ({marks})", ids)  # noqa: S608
-                db.execute(f"DELETE FROM items WHERE id IN ({marks})", ids)  # noqa: S608
-            purge_before = format_time(now - timedelta(seconds=keep_tombstones))
-            purged = db.execute("DELETE FROM tombstones WHERE deleted < ?", [purge_before]).rowcount
-        return RetentionResult(len(expired), purged, frozenset(affected))
+                affected |= _bury(db, expired[start : start + _CHUNK], format_time(now))
+            gone = _purge(db, format_time(now - timedelta(seconds=keep_tombstones)))
+        return RetentionResult(len(expired), len(gone), frozenset(affected | {f for g in gone for f in g}))
 
     def tombstones(self: _Store, feed: str) -> list[Tombstone]:
         """The tombstones of ``feed`` ("all" or a section slug), newest deletion first."""
@@ -111,6 +93,44 @@ def record_document(db: Database, source: str, entry_ids: Iterable[str]) -> None
         "INSERT OR IGNORE INTO source_documents (source, entry_id) VALUES (?, ?)",
         [(source, entry_id) for entry_id in entry_ids],
     )
+
+
+def _bury(db: Database, expired: list[tuple[str, str, str | None, str]], stamp: str) -> set[str]:
+    """Delete these items, each leaving a tombstone; the feeds they were in."""
+    affected: set[str] = set()
+    rows = []
+    for item_id, slug, section, published in expired:
+        feeds = [ALL_FEED, *([section] if section else [])]
+        affected.update(feeds)
+        rows.append((item_id, slug, json.dumps(feeds), published, stamp))
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO tombstones (item_id, slug, feeds, published, deleted) VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+    # Origins first (foreign key); the items' delete triggers keep the
+    # search index, archive numbering and change log in step.
+    ids = [row[0] for row in rows]
+    marks = ",".join("?" * len(ids))
+    db.execute(f"DELETE FROM origins WHERE item_id IN ({marks})", ids)  # noqa: S608
+    db.execute(f"DELETE FROM items WHERE id IN ({marks})", ids)  # noqa: S608
+    return affected
+
+
+def _purge(db: Database, before: str) -> list[tuple[str, ...]]:
+    """Drop the tombstones deleted before ``before``; the feeds of each."""
+    gone = [
+        tuple(json.loads(row[0]))
+        for row in db.execute("SELECT feeds FROM tombstones WHERE deleted < ?", [before])
+    ]
+    # A purged tombstone leaves its feeds: logged as a change, so a running
+    # publisher drops it as an export would.
+    db.execute(
+        "INSERT INTO item_changes (slug, section_slug)"
+        " SELECT slug, json_extract(feeds, '$[1]') FROM tombstones WHERE deleted < ?",
+        [before],
+    )
+    db.execute("DELETE FROM tombstones WHERE deleted < ?", [before])
+    return gone
 
 
 def _tombstone(row: tuple[str, str, str, str, str]) -> Tombstone:

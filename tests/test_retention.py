@@ -10,11 +10,14 @@ from datetime import timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
+from lxml import etree
 from pytest_httpserver import HTTPServer
 
+from feeds.publish.generate import AT_NS as AT
 from store import Store
 from tests.cliutil import run_feeds
 from tests.conftest import NOW
+from tests.feedcheck import check_atom
 from tests.remote_helpers import config_with_sources
 
 DAYS = 400
@@ -52,7 +55,9 @@ def found(project: Path, word: str) -> list[str]:
 def test_refresh_keeps_only_the_last_keep_and_what_the_feed_still_carries(
     httpserver: HTTPServer, project: Path
 ) -> None:
-    config_with_sources(project, [{"name": "daily", "url": httpserver.url_for("/feed.xml")}])
+    config_with_sources(
+        project, [{"name": "daily", "url": httpserver.url_for("/feed.xml"), "section": "world"}]
+    )
     with_keep(project, 'keep = "180d"')
     env = {"SOURCE_DATE_EPOCH": str(int(NOW.timestamp()))}
     httpserver.expect_request("/feed.xml").respond_with_data(
@@ -81,6 +86,19 @@ def test_refresh_keeps_only_the_last_keep_and_what_the_feed_still_carries(
     assert found(project, "marker179") == ["Harbour report 179"]
     export = run_feeds("export", cwd=project, env=env)
     assert export.returncode == 0, export.stderr
+    # The feed tells subscribers what went (RFC 6721), in a fixed order.
+    atom = (project / "public" / "feeds" / "all.atom").read_bytes()
+    check_atom(atom)
+    gone = etree.fromstring(atom).findall(f"{{{AT}}}deleted-entry")
+    assert len(gone) == DAYS - 180
+    refs = [g.get("ref") for g in gone]
+    assert refs == sorted(refs)
+    assert {g.get("when") for g in gone} == {"2026-01-05T12:00:00Z"}
+    assert b"Harbour report 399" not in atom
+    assert b"deleted-entry" not in (project / "public" / "feeds" / "all.rss").read_bytes()
+    world = (project / "public" / "feeds" / "world.atom").read_bytes()
+    check_atom(world)
+    assert [g.get("ref") for g in etree.fromstring(world).findall(f"{{{AT}}}deleted-entry")] == refs
 
 
 def test_ingest_deletes_old_seed_items_and_tombstones_expire(project: Path) -> None:
@@ -91,6 +109,7 @@ def test_ingest_deletes_old_seed_items_and_tombstones_expire(project: Path) -> N
     with Store(project / "data" / "feeds.db") as store:
         count = store.count_items()
         newest = store.newest_item()
+        all_ids = {item.id for item in store.feed_items(None, 1000)}
     assert newest is not None
     later = int((newest.published + timedelta(days=DAYS)).timestamp())
     again = run_feeds("ingest", cwd=project, env={"SOURCE_DATE_EPOCH": str(later)})
@@ -101,9 +120,17 @@ def test_ingest_deletes_old_seed_items_and_tombstones_expire(project: Path) -> N
         assert len(store.tombstones("all")) == count
     # Ten days and a second later the tombstones are purged too.
     purge = str(later + 10 * 86400 + 1)
+    assert run_feeds("export", cwd=project, env={"SOURCE_DATE_EPOCH": str(later)}).returncode == 0
+    # A section left with no items has no feed; "all" still announces them.
+    every = (project / "public" / "feeds" / "all.atom").read_bytes()
+    check_atom(every)
+    announced = etree.fromstring(every).findall(f"{{{AT}}}deleted-entry")
+    assert {g.get("ref") for g in announced} == all_ids
     assert run_feeds("ingest", cwd=project, env={"SOURCE_DATE_EPOCH": purge}).returncode == 0
     with Store(project / "data" / "feeds.db") as store:
         assert store.tombstones("all") == []
+    assert run_feeds("export", cwd=project, env={"SOURCE_DATE_EPOCH": purge}).returncode == 0
+    assert b"deleted-entry" not in (project / "public" / "feeds" / "all.atom").read_bytes()
 
 
 def test_bad_keep_is_one_line_naming_the_key(project: Path) -> None:

@@ -37,7 +37,7 @@ from feeds.publish.archive import (
 from feeds.publish.export import Managed
 from feeds.publish.filters import MAX_LIMIT, SCAN_WINDOW, FeedFilter, apply_filter, canonical_query
 from feeds.publish.formats import FEED_FORMATS, HTML, feed_format, feed_path
-from feeds.publish.generate import EMPTY_FEED_UPDATED, FeedSpec, feed_updated
+from feeds.publish.generate import EMPTY_FEED_UPDATED, DeletedEntry, FeedSpec, feed_updated
 from feeds.publish.pages import (
     INDEX_STORIES,
     SECTION_PAGE_STORIES,
@@ -153,7 +153,14 @@ def _feed_files(view: SiteView, spec: FeedSpec, items: Sequence[Item]) -> Files:
     """The subscription feeds, linked to their newest archive page (RFC 5005)."""
     modified = feed_updated(items)
     size = view.config.output.archive_page_items
-    current = replace(spec, archive=current_links(spec.slug, view.store.feed_length(_section(spec)), size))
+    # Items retention deleted are announced while their tombstones are kept
+    # (RFC 6721; Atom only), here only, so export and daemon say the same.
+    deleted = tuple(DeletedEntry(t.item_id, t.deleted) for t in view.store.tombstones(spec.slug))
+    current = replace(
+        spec,
+        archive=current_links(spec.slug, view.store.feed_length(_section(spec)), size),
+        deleted=deleted,
+    )
     for fmt in FEED_FORMATS:
         assert fmt.render is not None
         yield feed_path(spec.slug, fmt), Rendered(fmt.render(current, items), modified)

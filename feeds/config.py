@@ -132,6 +132,7 @@ class SourceConfig:
     enabled: bool = True
     include: tuple[str, ...] = ()  # words/phrases: only entries naming one are stored
     exclude: tuple[str, ...] = ()  # words/phrases: entries naming one are not stored
+    max_items: int | None = None  # the most items this source gives a combined feed (all, a section)
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,7 +536,7 @@ class _Reader:
     def source(self, raw: object, key: str) -> SourceConfig:
         entry = self.table(raw, key)
         allowed = {"name", "url", "section", "categories", "interval", "cron", "enabled"}
-        allowed |= {"include", "exclude"}
+        allowed |= {"include", "exclude", "max_items"}
         self.no_unknown(entry, f"{key}.", allowed)
         for required in ("name", "url"):
             if required not in entry:
@@ -565,6 +566,9 @@ class _Reader:
             enabled=self.boolean(entry.get("enabled", True), f"{key}.enabled"),
             include=self.phrases(entry.get("include", []), f"{key}.include"),
             exclude=self.phrases(entry.get("exclude", []), f"{key}.exclude"),
+            max_items=self.positive_int(entry["max_items"], f"{key}.max_items")
+            if "max_items" in entry
+            else None,
         )
 
     def phrases(self, value: object, key: str) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -66,6 +66,29 @@ def _migrate(db: Database) -> None:
         db.execute("COMMIT")
         if migrations.pending(db) == pending:  # cannot happen; never loop on it
             raise sqlite3.OperationalError(f"migration {pending[0].name} did not apply")
+
+
+def _capped_feed(section_slug: str | None, caps: Mapping[str, int]) -> tuple[str, list[Any]]:
+    """The feed query leaving out, for each capped source, its items past
+    the cap (ranked newest first among that source's items of this feed)."""
+    names = sorted(caps)
+    values = ", ".join("(?, ?)" for _ in names)
+    where = "i.section_slug = ?" if section_slug is not None else "1"
+    params: list[Any] = [v for n in names for v in (n, caps[n])]
+    section = [section_slug] if section_slug is not None else []
+    sql = f"""
+        WITH caps(name, cap) AS (VALUES {values}),
+        ranked AS (
+            SELECT o.item_id, o.name, row_number() OVER (
+                PARTITION BY o.name ORDER BY i.published DESC, i.id ASC) AS n
+            FROM origins o JOIN items i ON i.id = o.item_id
+            WHERE o.kind = 'source' AND o.name IN (SELECT name FROM caps) AND {where}
+        )
+        SELECT i.* FROM items i WHERE {where} AND i.id NOT IN (
+            SELECT r.item_id FROM ranked r JOIN caps c ON c.name = r.name WHERE r.n > c.cap)
+        ORDER BY i.published DESC, i.id ASC LIMIT ?
+    """  # noqa: S608 (placeholders only; no input in the text)
+    return sql, [*params, *section, *section]
 
 
 def _while_busy(step: Callable[[], object]) -> None:
@@ -289,10 +312,16 @@ class Store(SourcesMixin, SearchMixin, EpisodesMixin, ArchiveMixin, ChangesMixin
                     pk="name",
                 )
 
-    def feed_items(self, section_slug: str | None, limit: int) -> list[Item]:
-        """Newest ``limit`` items of a section (None: every item), in feed order."""
+    def feed_items(
+        self, section_slug: str | None, limit: int, caps: Mapping[str, int] | None = None
+    ) -> list[Item]:
+        """Newest ``limit`` items of a section (None: every item), in feed order;
+        ``caps``: the most items each named source may give (its newest)."""
         params: list[Any]
-        if section_slug is None:
+        if caps:
+            sql, params = _capped_feed(section_slug, caps)
+            params.append(limit)
+        elif section_slug is None:
             sql, params = _FEED_ALL, [limit]
         else:
             sql, params = _FEED_SECTION, [section_slug, limit]

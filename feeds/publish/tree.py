@@ -260,7 +260,8 @@ class Publisher:
 
     def feed_items(self, slug: str) -> list[Item]:
         """The newest items of a feed, in feed order."""
-        return self.store.feed_items(None if slug == ALL else slug, self.config.output.items_per_feed)
+        caps = {s.name: s.max_items for s in self.config.sources if s.max_items}
+        return self.store.feed_items(None if slug == ALL else slug, self.config.output.items_per_feed, caps)
 
     def feed_files(self, view: SiteView, slugs: Iterable[str] | None = None) -> dict[str, Rendered]:
         """The files of every feed entry for the feeds ``slugs`` (None: every feed)."""

@@ -28,7 +28,10 @@ from feeds.app import open_store, store_is_read_only
 from feeds.cli.common import fail, get_config
 from feeds.clock import system_clock
 from feeds.config import Config
+from feeds.daemon.access import instrument
+from feeds.daemon.baseurl import base_url_mismatch
 from feeds.daemon.connections import ConnectionLimits, connection_cap
+from feeds.daemon.metrics import Metrics
 from feeds.daemon.scheduler import Scheduler
 from feeds.daemon.service import Daemon
 from feeds.daemon.web import HttpServer, bind_socket, call_app, create_app, format_head, mount_of
@@ -56,6 +59,11 @@ STOP_GRACE = 2.0  # seconds requests in flight, then running jobs, get after a s
 )
 @click.option("--no-http", is_flag=True, help="Run the scheduler only; serve nothing.")
 @click.option(
+    "--access-log",
+    is_flag=True,
+    help="Log every request: client, method, path, status, bytes, duration, user agent.",
+)
+@click.option(
     "--get",
     "get_path",
     metavar="PATH",
@@ -76,6 +84,7 @@ def serve(
     port: int | None,
     export_dir: Path | None,
     no_http: bool,
+    access_log: bool,
     get_path: str | None,
     headers: tuple[str, ...],
 ) -> None:
@@ -94,6 +103,7 @@ def serve(
             config.server.port if port is None else port,
             export_dir,
             http=not no_http,
+            access_log=access_log,
         )
     except FeedsError as e:
         fail(e)
@@ -114,9 +124,11 @@ def get_once(config: Config, path: str, headers: tuple[str, ...]) -> int:
         request_headers.append((name.strip(), value.strip()))
     read_only = store_is_read_only(config)  # then serve what is stored, ingesting nothing
     with open_store(config, read_only=read_only) as store:
-        daemon = Daemon(store, config, system_clock)
+        metrics = Metrics(store, lambda: config.sources)
+        daemon = Daemon(store, config, system_clock, observer=metrics)
         daemon.start(sources=False, seeds=not read_only)
-        app = create_app(daemon.site, daemon.health, mount=mount_of(config.site.base_url))
+        mount = mount_of(config.site.base_url)
+        app = instrument(create_app(daemon.site, daemon.health, mount=mount), metrics, mount=mount)
         reply = call_app(app, path if path.startswith("/") else "/" + path, headers=request_headers)
     sys.stdout.flush()
     out = sys.stdout.buffer  # the body is bytes (gzip when asked for)
@@ -126,9 +138,11 @@ def get_once(config: Config, path: str, headers: tuple[str, ...]) -> int:
     return 0 if 200 <= reply.status < 400 else 1
 
 
-def run_daemon(config: Config, host: str, port: int, export_dir: Path | None, *, http: bool) -> None:
+def run_daemon(
+    config: Config, host: str, port: int, export_dir: Path | None, *, http: bool, access_log: bool = False
+) -> None:
     """Run until SIGTERM or SIGINT; raise FeedsError if start-up fails."""
-    process = DaemonProcess(config, host, port, export_dir, http=http)
+    process = DaemonProcess(config, host, port, export_dir, http=http, access_log=access_log)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, process.on_signal)
     process.run()
@@ -157,17 +171,34 @@ def websub_notifier(config: Config) -> WebSubNotifier | None:
 class DaemonProcess:
     """The parts of one `feeds serve` process, started and stopped in order."""
 
-    def __init__(self, config: Config, host: str, port: int, export_dir: Path | None, *, http: bool) -> None:
+    def __init__(
+        self,
+        config: Config,
+        host: str,
+        port: int,
+        export_dir: Path | None,
+        *,
+        http: bool,
+        access_log: bool = False,
+    ) -> None:
         self.config = config
         self.host = host
+        self.access_log = access_log
         self.stop = threading.Event()
         self.signalled: list[int] = []
         self.store = open_store(config)
         self.socket = bind_socket(host, port) if http else None
         self.scheduler = Scheduler(workers=min(len(config.sources), config.fetch.workers) + 2)
         self.websub = websub_notifier(config)
+        self.metrics = Metrics(self.store, lambda: self.daemon.config.sources)
         self.daemon = Daemon(
-            self.store, config, system_clock, export_dir=export_dir, timer=self.scheduler, websub=self.websub
+            self.store,
+            config,
+            system_clock,
+            export_dir=export_dir,
+            timer=self.scheduler,
+            websub=self.websub,
+            observer=self.metrics,
         )
         self.cluster = connect_cluster(self.store, config, self.daemon) if config.cluster.broker else None
         self.server: HttpServer | None = None
@@ -225,7 +256,9 @@ class DaemonProcess:
             self.stop.set()
 
     def serve(self, sock: socket.socket) -> None:
-        app = create_app(self.daemon.site, self.daemon.health, mount=mount_of(self.config.site.base_url))
+        mount = mount_of(self.config.site.base_url)
+        app = create_app(self.daemon.site, self.daemon.health, mount=mount)
+        app = instrument(app, self.metrics, mount=mount, access_log=self.access_log)
         limits = ConnectionLimits(
             header_timeout=self.config.server.header_timeout,
             keep_alive=self.config.server.keep_alive,
@@ -239,6 +272,9 @@ class DaemonProcess:
             self.server.port,
             limits.max_connections,
         )
+        mismatch = base_url_mismatch(self.config.site.base_url, self.host, self.server.port)
+        if mismatch:
+            log.warning("%s", mismatch)
 
     def shut_down(self) -> None:
         """Stop jobs and the server; close the store after its current transaction."""

@@ -89,6 +89,21 @@ class Cluster(Protocol):
     def health(self) -> dict[str, Any]: ...
 
 
+class DaemonObserver(Protocol):
+    """Told what the daemon did, as it happens (``feeds.daemon.metrics.Metrics``)."""
+
+    def source_refreshed(self, name: str, outcome: str, items_changed: int, seconds: float) -> None: ...
+    def published(self, seconds: float) -> None: ...
+
+
+class _Unobserved:
+    def source_refreshed(self, name: str, outcome: str, items_changed: int, seconds: float) -> None:
+        """Nobody is counting."""
+
+    def published(self, seconds: float) -> None:
+        """Nobody is counting."""
+
+
 class Timer(Protocol):
     """Runs a function once, later; a newer call with the same key replaces a pending one."""
 
@@ -170,9 +185,11 @@ class Daemon:
         max_delay: float = DEFAULT_MAX_DELAY,
         monotonic: Callable[[], float] = time.monotonic,
         websub: Announcer | None = None,
+        observer: DaemonObserver | None = None,
     ) -> None:
         self.store = store
         self.websub = websub
+        self.observer: DaemonObserver = observer or _Unobserved()
         self.config = config
         self.clock = clock
         self.site = PublishedSite(Publisher(store, config), clock)
@@ -207,6 +224,7 @@ class Daemon:
                 self.refresh_sources(None, publish=False)
             started = time.monotonic()
             report = self.site.rebuild()
+            self.observer.published(time.monotonic() - started)
             self.last_publish = self.clock()
             log.info(
                 "publish: %d feeds, %d item pages, %.2fs",
@@ -355,6 +373,7 @@ class Daemon:
                 result.duration,
                 detail,
             )
+            self.observer.source_refreshed(result.name, result.status, result.items_changed, result.duration)
         if publish:
             self.note_changes(report.changed_sections)
 
@@ -408,6 +427,7 @@ class Daemon:
                 raise
             log.error("publish: error, %.2fs: %s", time.monotonic() - started, e)
             return None
+        self.observer.published(time.monotonic() - started)
         written = self._export(report)
         self.last_publish = self.clock()
         if self.websub is not None:

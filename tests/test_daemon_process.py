@@ -99,7 +99,7 @@ def test_get_answers_one_request_through_the_entry_point(project: Path) -> None:
 def test_serve_help_says_config_changes_need_a_restart(project: Path) -> None:
     result = run_feeds("serve", "--help", cwd=project)
     assert result.returncode == 0
-    assert "restart" in result.stdout and "--get" in result.stdout and "--no-http" in result.stdout
+    assert "reload" in result.stdout and "--get" in result.stdout and "--no-http" in result.stdout
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -18,6 +18,7 @@ import click
 from feeds import __version__
 from feeds.app import open_store, run_export, run_ingest
 from feeds.cli.common import fail, get_config, say
+from feeds.cli.control import reload
 from feeds.cli.maintain import backup, check
 from feeds.cli.manage import sources
 from feeds.cli.search import search
@@ -181,6 +182,7 @@ cli.add_command(status)
 cli.add_command(sources)
 cli.add_command(backup)
 cli.add_command(check)
+cli.add_command(reload)
 cli.add_command(search)
 cli.add_command(worker)
 

@@ -27,15 +27,16 @@ import click
 from feeds.app import open_store, store_is_read_only
 from feeds.cli.common import fail, get_config
 from feeds.clock import system_clock
-from feeds.config import Config
+from feeds.config import Config, load_config
 from feeds.daemon.access import instrument
 from feeds.daemon.baseurl import base_url_mismatch
 from feeds.daemon.connections import ConnectionLimits, connection_cap
 from feeds.daemon.metrics import Metrics
+from feeds.daemon.pidfile import pid_path, remove_pid, write_pid
 from feeds.daemon.scheduler import Scheduler
 from feeds.daemon.service import Daemon
 from feeds.daemon.web import HttpServer, bind_socket, call_app, create_app, format_head, mount_of
-from feeds.errors import FeedsError
+from feeds.errors import ConfigError, FeedsError
 from feeds.publish.websub import WebSubNotifier
 from feeds.sources.fetch import FormPoster
 from store import Store
@@ -90,7 +91,8 @@ def serve(
 ) -> None:
     """Run the daemon: refresh seeds and sources on schedule and serve the feeds over HTTP.
 
-    Config changes need a restart. With --get, exits 1 unless the answer is 2xx or 3xx.
+    SIGHUP or `feeds reload` re-reads the config without a restart.
+    With --get, exits 1 unless the answer is 2xx or 3xx.
     """
 
     config = get_config(ctx)
@@ -145,6 +147,7 @@ def run_daemon(
     process = DaemonProcess(config, host, port, export_dir, http=http, access_log=access_log)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, process.on_signal)
+    signal.signal(signal.SIGHUP, process.on_reload)
     process.run()
 
 
@@ -205,17 +208,47 @@ class DaemonProcess:
         self.error: BaseException | None = None
         # Held while the scheduler and server start, so a stop never meets them half started.
         self.starting = threading.Lock()
+        self.reload_requested = threading.Event()
+        self.ready = threading.Event()
+        self.pid_file = pid_path(config)
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.signalled.append(signum)
         self.stop.set()
+
+    def on_reload(self, signum: int, frame: FrameType | None) -> None:
+        self.reload_requested.set()  # handled by the main loop, outside the signal handler
+
+    def reload(self) -> None:
+        """Re-read the config file and run on it; a bad one is one log line and changes nothing."""
+        path = self.daemon.config.path
+        if path is None:
+            log.warning("reload: running on built-in defaults, no config file to re-read")
+            return
+        try:
+            config = load_config(path)
+            plan = self.daemon.reconfigure(config)
+            if plan.seeds_changed:
+                for spec in self.daemon.job_specs():
+                    self.scheduler.add(spec)
+        except ConfigError as e:
+            log.error("reload: %s; still running on the previous config", e)
+            return
+        except FeedsError as e:
+            log.error("reload: %s", e)
+            return
+        log.info("reload: %s; sections re-titled, feeds rebuilt", plan.summary())
+        if plan.needs_restart:
+            log.warning("reload: %s changed; only a restart applies that", ", ".join(plan.needs_restart))
 
     def run(self) -> None:
         # Start-up runs beside the main thread, which only waits for a signal, so
         # a stop during a long first refresh is still answered within seconds.
         threading.Thread(target=self.boot, name="boot", daemon=True).start()
         while not self.stop.wait(0.5):
-            pass
+            if self.ready.is_set() and self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.reload()
         with self.starting:
             self.shut_down()
         if self.error is not None and not self.signalled:
@@ -250,6 +283,8 @@ class DaemonProcess:
                     self.scheduler.add(spec)
                 sources = self.daemon.schedule_sources()
                 self.scheduler.start()
+            write_pid(self.pid_file, os.getpid())
+            self.ready.set()
             log.info("ready: %d jobs scheduled, %d sources", len(self.daemon.job_specs()), sources)
         except BaseException as e:
             self.error = e
@@ -267,7 +302,7 @@ class DaemonProcess:
         self.server = HttpServer(app, sock, limits)
         self.server.start()
         log.info(
-            "serving http://%s:%d/ (config changes need a restart; at most %d connections)",
+            "serving http://%s:%d/ (SIGHUP or `feeds reload` re-reads the config; at most %d connections)",
             self.host,
             self.server.port,
             limits.max_connections,
@@ -290,6 +325,7 @@ class DaemonProcess:
         if self.websub is not None:
             self.websub.close(timeout=1.0)
         self.store.close()  # takes the store's lock: waits for a transaction in progress
+        remove_pid(self.pid_file, os.getpid())
         if not idle:
             # Python would wait at exit for the job threads still on the network.
             log.warning("stopped; abandoned a job still fetching (no transaction was open)")

@@ -28,6 +28,7 @@ from feeds.app import run_export, run_ingest
 from feeds.clock import Clock
 from feeds.config import Config
 from feeds.daemon.health import FAILING, OK, failing_sources, service_status
+from feeds.daemon.reload import ReloadPlan, plan_reload
 from feeds.daemon.scheduler import JobSpec, seeds_job
 from feeds.decide import wake_time
 from feeds.errors import FeedsError
@@ -279,6 +280,28 @@ class Daemon:
         self.timer.call_at(f"source:{name}", when, partial(self.run_source_job, name))
         return True
 
+    def reconfigure(self, config: Config) -> ReloadPlan:
+        """Run on a re-read ``config`` from now on (SIGHUP, `feeds reload`).
+
+        Everything published is rebuilt (section titles, descriptions, links),
+        the export folder rewritten, and added or changed sources get their
+        trigger placed now; a removed or switched-off source's pending trigger
+        finds it gone and does nothing. The caller re-adds the seeds job.
+        """
+        plan = plan_reload(self.config, config)
+        with self._publish_lock:
+            self.config = config
+            started = time.monotonic()
+            report = self.site.reconfigure(config)
+            self.observer.published(time.monotonic() - started)
+            if self.export_dir is not None:
+                run_export(self.store, config, self.export_dir)
+            self.last_publish = self.clock()
+        log.info("reload: republished %d feeds, %.2fs", len(report.sections), time.monotonic() - started)
+        for name in (*plan.added, *plan.changed):
+            self._schedule_source(name, self.store.source_state(name))
+        return plan
+
     # -- jobs ---------------------------------------------------------------
 
     def run_seeds_job(self) -> None:
@@ -309,6 +332,8 @@ class Daemon:
     def refresh_due_source(self, name: str) -> None:
         """A source's trigger fired: refresh it if due (another process may
         have fetched it meanwhile), then place its next trigger."""
+        if name not in self._enabled_sources():
+            return  # removed or switched off by a reload since its trigger was placed
         try:
             self.refresh_sources([name], mode="due")
         finally:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from feeds.clock import Clock
+from feeds.config import Config
 from feeds.publish.archive import ARCHIVE_DIR, parse_archive_path
 from feeds.publish.export import ExportResult, export_files, prune_stale
 from feeds.publish.formats import content_type_of, is_feed_path
@@ -171,6 +172,15 @@ class PublishedSite:
         return found
 
     # -- rebuilding (scheduler thread) ---------------------------------------
+
+    def reconfigure(self, config: Config) -> PublishReport:
+        """Publish under a re-read config (titles, descriptions, base URL): everything is rebuilt."""
+        with self._build_lock:
+            self.publisher = Publisher(self.publisher.store, config, self.publisher.entries)
+            self.max_age = int(config.server.max_age)
+            with self._pages_lock:
+                self._pages.clear()  # pages show the site's title and links
+        return self.rebuild()
 
     def rebuild(self, sections: Iterable[str] | None = None) -> PublishReport:
         """Re-render the feeds of ``sections`` (None: all), those the store's

@@ -49,8 +49,8 @@ def test_export_publishes_every_section_and_page(project: Path) -> None:
         assert (public / "archive" / f"{slug}-1.atom").is_file()
         assert (public / "archive" / f"{slug}-1.rss").is_file()
     # 4 feeds of 3 files, their 4 previews, 4 section pages and 8 archive pages; index,
-    # OPML and 14 story pages.
-    assert "total: 44 files written" in result.stdout
+    # OPML, the source-health feed and 14 story pages.
+    assert "total: 45 files written" in result.stdout
 
 
 def test_every_feed_is_valid(project: Path) -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import feedparser
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -18,6 +19,7 @@ from feeds.model import ErrorEpisode, SourceState
 from store import Store
 from tests.cliutil import run_feeds
 from tests.conftest import NOW
+from tests.feedcheck import check_atom
 from tests.remote_helpers import REMOTE, SteppingClock, config_with_sources
 
 RSS = "application/rss+xml"
@@ -121,3 +123,50 @@ def test_status_shows_pending_sources_and_since_when_one_fails(httpserver: HTTPS
     rows = {r["name"]: r for r in json.loads(run_feeds("status", "--json", cwd=project).stdout)["sources"]}
     assert rows["later"]["state"] == "pending" and rows["later"]["failing_since"] is None
     assert rows["broken"]["state"] == "failing" and rows["broken"]["failing_since"]
+
+
+def test_the_source_health_feed_has_one_valid_entry_per_error_episode(
+    httpserver: HTTPServer, project: Path
+) -> None:
+    outcome = {"status": 500}
+
+    def answer(request: Request) -> Response:
+        body = (REMOTE / "rss20.xml").read_bytes() if outcome["status"] == 200 else b"down"
+        return Response(body, status=outcome["status"], content_type=RSS)
+
+    httpserver.expect_request("/feed.xml").respond_with_handler(answer)
+    config = config_with_sources(project, [{"name": "wire", "url": httpserver.url_for("/feed.xml")}])
+    clock = SteppingClock()
+    with Store(config.store.path) as store:
+        daemon = Daemon(store, config, clock)
+        app = create_app(daemon.site, daemon.health)
+        daemon.start()
+
+        def entries() -> list[dict]:
+            reply = call_app(app, "/feeds/_sources.atom")
+            assert reply.status == 200
+            check_atom(reply.body)
+            return feedparser.parse(reply.body).entries
+
+        (failing,) = entries()
+        assert failing.title == "wire: failing since 2026-01-05T12:00:00Z"
+        assert "HTTP 500" in failing.summary and failing.link == httpserver.url_for("/feed.xml")
+        outcome["status"] = 200
+        clock.advance(2 * HOUR)
+        daemon.refresh_sources(["wire"])  # recovers: the health feed changes with no section behind it
+        daemon.publish_pending(force=True)
+        (recovered,) = entries()
+        assert recovered.id == failing.id
+        assert recovered.title == "wire: failed from 2026-01-05T12:00:00Z, recovered 2026-01-05T14:00:00Z"
+        outcome["status"] = 500
+        clock.advance(2 * HOUR)
+        daemon.refresh_sources(["wire"])
+        daemon.publish_pending(force=True)
+        assert [e.title for e in entries()] == [
+            "wire: failing since 2026-01-05T16:00:00Z",
+            "wire: failed from 2026-01-05T12:00:00Z, recovered 2026-01-05T14:00:00Z",
+        ]
+    assert run_feeds("export", "--offline", cwd=project).returncode == 0
+    exported = (project / "public" / "feeds" / "_sources.atom").read_bytes()
+    check_atom(exported)
+    assert exported.count(b"<entry>") == 2

@@ -34,6 +34,7 @@ from feeds.decide import wake_time
 from feeds.errors import FeedsError
 from feeds.model import ErrorEpisode, SourceState
 from feeds.publish.cache import PublishedSite, PublishReport, sync_export
+from feeds.publish.health_feed import HEALTH_SLUG
 from feeds.publish.tree import Publisher
 from feeds.publish.websub import Announcer, changed_feed_urls
 from feeds.seeds.ingest import IngestReport
@@ -380,6 +381,7 @@ class Daemon:
             return
         started = time.monotonic()
         refresh = self._refresh or self._own_updater().refresh
+        episodes_before = self._episode_marks()
         what = f"source {names[0]}" if names and len(names) == 1 else "sources"
         try:
             report = refresh(self.store, self.config, self.clock, names, mode=mode)
@@ -399,8 +401,18 @@ class Daemon:
                 detail,
             )
             self.observer.source_refreshed(result.name, result.status, result.items_changed, result.duration)
+        changed = report.changed_sections
+        if self._episode_marks() != episodes_before:  # a source began failing, failed again or recovered
+            changed = changed | {HEALTH_SLUG}
         if publish:
-            self.note_changes(report.changed_sections)
+            self.note_changes(changed)
+
+    def _episode_marks(self) -> dict[str, tuple[datetime, int]]:
+        """What the source-health feed shows of the open error episodes."""
+        try:
+            return {name: (e.started, e.failures) for name, e in self.store.open_episodes().items()}
+        except FeedsError:
+            return {}  # the refresh reports the store's trouble itself
 
     def use_cluster(self, cluster: Cluster) -> None:
         """Hand source refreshes to fetch workers ([cluster] broker) from now on."""

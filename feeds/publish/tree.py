@@ -38,6 +38,7 @@ from feeds.publish.export import Managed
 from feeds.publish.filters import MAX_LIMIT, SCAN_WINDOW, FeedFilter, apply_filter, canonical_query
 from feeds.publish.formats import FEED_FORMATS, HTML, feed_format, feed_path
 from feeds.publish.generate import EMPTY_FEED_UPDATED, DeletedEntry, FeedSpec, feed_updated
+from feeds.publish.health_feed import HEALTH_EPISODES, HEALTH_PATH, render_health_feed
 from feeds.publish.pages import (
     INDEX_STORIES,
     SECTION_PAGE_STORIES,
@@ -203,6 +204,11 @@ def _opml(view: SiteView) -> Files:
     yield "opml.xml", Rendered(render_opml(view.config, view.specs, view.newest), _site_modified(view))
 
 
+def _source_health(view: SiteView) -> Files:
+    body, modified = render_health_feed(view.config, view.store.error_episodes(HEALTH_EPISODES))
+    yield HEALTH_PATH, Rendered(body, modified)
+
+
 _PAGE_PREFIX, _PAGE_SUFFIX = "items/", ".html"
 
 
@@ -223,7 +229,7 @@ def _story(view: SiteView, item: Item) -> bytes:
 
 
 ENTRIES = Entries(
-    site=(SiteEntry("index", _index), SiteEntry("opml", _opml)),
+    site=(SiteEntry("index", _index), SiteEntry("opml", _opml), SiteEntry("source-health", _source_health)),
     feeds=(
         FeedEntry("feeds", _feed_files, _feed_paths),
         FeedEntry("preview", _preview, _no_paths),

@@ -201,15 +201,21 @@ def test_feeds_advertise_the_hubs_and_export_announces_what_it_changed(
         handle.write(f'\n[websub]\nhubs = ["{hub}"]\n')
     first = run_feeds("export", cwd=project)
     assert first.returncode == 0, first.stderr
-    assert "websub: 12 changed feeds announced to 1 hubs" in first.stdout
+    # Every section feed, and the source-health feed (feeds/_sources.atom).
+    assert "websub: 13 changed feeds announced to 1 hubs" in first.stdout
     assert sorted(p["hub.url"][0] for p in pings(httpserver)) == sorted(
-        f"http://127.0.0.1:8080/feeds/{slug}.{ext}"
-        for slug in ("all", "economy", "sports", "world")
-        for ext in ("atom", "json", "rss")
+        [
+            *(
+                f"http://127.0.0.1:8080/feeds/{slug}.{ext}"
+                for slug in ("all", "economy", "sports", "world")
+                for ext in ("atom", "json", "rss")
+            ),
+            "http://127.0.0.1:8080/feeds/_sources.atom",
+        ]
     )
     again = run_feeds("export", cwd=project)
     assert again.returncode == 0
-    assert len(httpserver.log) == 12  # nothing changed: no ping
+    assert len(httpserver.log) == 13  # nothing changed: no ping
     public = project / "public" / "feeds"
     atom = etree.fromstring((public / "world.atom").read_bytes())
     assert [e.get("href") for e in atom.findall(f"{ATOM}link[@rel='hub']")] == [hub]
